@@ -1,0 +1,30 @@
+// Package depspin pins the modules the project builds on while their first users are written. Temporary.
+package depspin
+
+import (
+	_ "github.com/golang-jwt/jwt/v5"
+	_ "github.com/google/uuid"
+	_ "github.com/gorilla/mux"
+	_ "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	_ "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
+	_ "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	_ "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	_ "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
+	_ "github.com/shopspring/decimal"
+	_ "github.com/stellar/go-stellar-sdk/amount"
+	_ "github.com/stellar/go-stellar-sdk/clients/horizonclient"
+	_ "github.com/stellar/go-stellar-sdk/keypair"
+	_ "github.com/stellar/go-stellar-sdk/network"
+	_ "github.com/stellar/go-stellar-sdk/protocols/horizon"
+	_ "github.com/stellar/go-stellar-sdk/protocols/horizon/base"
+	_ "github.com/stellar/go-stellar-sdk/strkey"
+	_ "github.com/stellar/go-stellar-sdk/txnbuild"
+	_ "github.com/stellar/go-stellar-sdk/xdr"
+	_ "go.etcd.io/bbolt"
+	_ "golang.org/x/crypto/argon2"
+	_ "golang.org/x/crypto/bcrypt"
+	_ "golang.org/x/crypto/hkdf"
+	_ "google.golang.org/grpc"
+	_ "google.golang.org/grpc/keepalive"
+	_ "google.golang.org/protobuf/types/known/timestamppb"
+)
