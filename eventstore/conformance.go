@@ -40,6 +40,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) Store) {
 		{"SubscribeStopsOnCancel", testSubscribeCancel},
 		{"BadInputWritesNothing", testBadInput},
 		{"HashChainDetectsTampering", testHashChain},
+		{"LargestAppendsFit", testLargestAppends},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -781,5 +782,40 @@ func testHashChain(t *testing.T, s Store) {
 	rehashed[1].Hash = ChainHash(rehashed[1].PrevHash, stream, 1, EventData{ID: rehashed[1].ID, Type: rehashed[1].Type, Data: rehashed[1].Data, Metadata: rehashed[1].Metadata})
 	if err := VerifyChain(stream, rehashed); !errors.As(err, &chainErr) || chainErr.Revision != 2 {
 		t.Fatalf("a changed and re-hashed event should break the link of the next one (revision 2), got %v", err)
+	}
+}
+
+// testLargestAppends proves that the port's limits fit the store: the largest appends ValidateAppend accepts,
+// of one big event and of many small ones, are written whole.
+func testLargestAppends(t *testing.T, s Store) {
+	big := newEvent("Big", nil)
+	big.Data = json.RawMessage(`"` + strings.Repeat("b", MaxEventDataBytes-2) + `"`)
+	mustAppend(t, s, uniqueStream("big"), NoStream{}, big)
+
+	// Events of one fixed size, so that the count that fits follows from the limit.
+	sized := func(i int) EventData {
+		e := newEvent("Small", nil)
+		e.Data = json.RawMessage(fmt.Sprintf(`{"i":"%08d"}`, i))
+		return e
+	}
+	cost := len(sized(0).Data) + len("Small") + metadataSize(sized(0).Metadata) + EventOverheadBytes
+	small := make([]EventData, min(MaxAppendBytes/cost, MaxAppendEvents))
+	for i := range small {
+		small[i] = sized(i)
+	}
+	if err := ValidateAppend("s", NoStream{}, small); err != nil {
+		t.Fatalf("%d events of %d bytes each should fit one append: %v", len(small), cost, err)
+	}
+	if len(small) < 1000 {
+		t.Fatalf("only %d small events fit one append: the limits are too tight", len(small))
+	}
+	stream := uniqueStream("many")
+	r := mustAppend(t, s, stream, NoStream{}, small...)
+	if r.NextExpectedRevision != uint64(len(small)-1) {
+		t.Fatalf("an append of %d events ended at revision %d", len(small), r.NextExpectedRevision)
+	}
+	tooMany := append(small, sized(len(small)))
+	if _, err := s.Append(testContext(t), uniqueStream("many"), NoStream{}, tooMany...); !errors.Is(err, ErrEventTooLarge) {
+		t.Fatalf("one event more than fits should be ErrEventTooLarge, got %v", err)
 	}
 }

@@ -19,8 +19,12 @@ const (
 	MaxEventDataBytes = 512 << 10
 	// MaxMetadataBytes bounds one event's encoded metadata.
 	MaxMetadataBytes = 16 << 10
-	// MaxAppendBytes bounds the data of one append, KurrentDB's default maximum append size.
+	// MaxAppendBytes bounds one append as a store writes it, KurrentDB's default maximum append size: every
+	// event's data, type and metadata plus EventOverheadBytes for what the store adds to it.
 	MaxAppendBytes = 1 << 20
+	// EventOverheadBytes is what a store adds to each event of an append: IDs, the hash-chain link, positions
+	// and the server's framing. Counting it makes an append that one store accepts fit every other store.
+	EventOverheadBytes = 384
 	// MaxAppendEvents bounds the number of events of one append.
 	MaxAppendEvents = 10_000
 	// MaxReadCount bounds the number of events one read returns.
@@ -100,7 +104,7 @@ func ValidateAppend(stream string, expected ExpectedRevision, events []EventData
 		if m := metadataSize(e.Metadata); m > MaxMetadataBytes {
 			return &TooLarge{What: "event metadata", Size: m, Limit: MaxMetadataBytes}
 		}
-		total += len(e.Data)
+		total += len(e.Data) + len(e.Type) + metadataSize(e.Metadata) + EventOverheadBytes
 	}
 	if total > MaxAppendBytes {
 		return &TooLarge{What: "append", Size: total, Limit: MaxAppendBytes}
