@@ -16,12 +16,13 @@ type Store interface {
 
 	// ReadStream returns up to count events of stream starting at revision from (inclusive), forwards or
 	// backwards; from = StreamEnd reads backwards from the last event. A stream with no events is
-	// ErrStreamNotFound; a read past either end is an empty slice.
+	// ErrStreamNotFound; a read past either end is an empty slice. Fewer than count events means the read
+	// reached the end of the stream.
 	ReadStream(ctx context.Context, stream string, dir Direction, from uint64, count int) ([]RecordedEvent, error)
 
 	// ReadAll returns up to count events of the global log after position from (exclusive), forwards or
 	// backwards. Forwards from StartPosition reads from the first event; backwards from EndPosition from the
-	// last. To page, pass the Position of the last event returned.
+	// last. To page, pass the Position of the last event returned; an empty page means the end of the log.
 	ReadAll(ctx context.Context, dir Direction, from Position, count int) ([]RecordedEvent, error)
 
 	// SubscribeAll follows the global log after position from (exclusive): first the events already written
