@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 )
 
 // chainDomain separates Kazna's event hashes from any other SHA-256 use, and versions the encoding.
@@ -14,39 +13,35 @@ const chainDomain = "kazna/event-chain/v1"
 // field the event was written with, length-prefixed so that no two different events encode alike. The global
 // position is left out because a distributed store assigns it after the hash is fixed.
 func ChainHash(prev Hash, stream string, revision uint64, e EventData) Hash {
-	h := sha256.New()
-	h.Write([]byte(chainDomain))
-	h.Write(prev[:])
-	writeString(h, stream)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], revision)
-	h.Write(n[:])
-	h.Write(e.ID[:])
-	writeString(h, e.Type)
-	writeBytes(h, e.Data)
 	m := e.Metadata
-	for _, s := range []string{m.Actor, m.Counterparty, m.CorrelationID, m.CausationID, m.RequestID} {
-		writeString(h, s)
+	n := len(chainDomain) + len(prev) + 4 + len(stream) + 8 + len(e.ID) + 4 + len(e.Type) + 4 + len(e.Data) +
+		5*4 + len(m.Actor) + len(m.Counterparty) + len(m.CorrelationID) + len(m.CausationID) + len(m.RequestID) + 8
+	// One buffer and one hash call: this runs for every event written and verified.
+	var stack [1024]byte
+	b := stack[:0]
+	if n > len(stack) {
+		b = make([]byte, 0, n)
 	}
-	binary.BigEndian.PutUint64(n[:], uint64(m.Time.UnixNano()))
-	h.Write(n[:])
-	var out Hash
-	h.Sum(out[:0])
-	return out
+	b = append(b, chainDomain...)
+	b = append(b, prev[:]...)
+	b = appendString(b, stream)
+	b = binary.BigEndian.AppendUint64(b, revision)
+	b = append(b, e.ID[:]...)
+	b = appendString(b, e.Type)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Data)))
+	b = append(b, e.Data...)
+	b = appendString(b, m.Actor)
+	b = appendString(b, m.Counterparty)
+	b = appendString(b, m.CorrelationID)
+	b = appendString(b, m.CausationID)
+	b = appendString(b, m.RequestID)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Time.UnixNano()))
+	return sha256.Sum256(b)
 }
 
-func writeString(h hash.Hash, s string) {
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-	h.Write(n[:])
-	h.Write([]byte(s))
-}
-
-func writeBytes(h hash.Hash, b []byte) {
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	h.Write(n[:])
-	h.Write(b)
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
 
 // ChainError names the first event at which a stream's hash chain breaks.
