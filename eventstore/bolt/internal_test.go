@@ -1,0 +1,247 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/kazna-ledger/kazna/eventstore"
+)
+
+func testEvent(n int) eventstore.EventData {
+	return eventstore.EventData{ID: uuid.New(), Type: "Tested", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+}
+
+type appendResult struct {
+	res eventstore.AppendResult
+	err error
+}
+
+// TestOneBatchDecidesInOrder holds the committer on its first request while more queue up, so that all of
+// them are decided in one batch: each is decided in arrival order against the ones before it, a conflict
+// or a retry answers only its own request, and the whole batch is one commit.
+func TestOneBatchDecidesInOrder(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "z", eventstore.NoStream{}, testEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	hook := func() {
+		if held.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+	}
+	s.testHookBatch.Store(&hook)
+	commitsBefore := s.Stats().Commits
+
+	launch := func(stream string, expected eventstore.ExpectedRevision, evs ...eventstore.EventData) chan appendResult {
+		queued := len(s.reqs)
+		out := make(chan appendResult, 1)
+		go func() {
+			r, err := s.Append(ctx, stream, expected, evs...)
+			out <- appendResult{r, err}
+		}()
+		if held.Load() { // wait until it is queued, so that arrival order is the order of the calls
+			for deadline := time.Now().Add(5 * time.Second); len(s.reqs) == queued; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("request never queued")
+				}
+			}
+		}
+		return out
+	}
+	r0 := launch("w", eventstore.NoStream{}, testEvent(1))
+	<-entered
+	e3 := testEvent(3)
+	r1 := launch("x", eventstore.NoStream{}, testEvent(2))
+	r2 := launch("x", eventstore.NoStream{}, testEvent(2)) // loses to r1
+	r3 := launch("x", eventstore.Exact(0), e3)             // follows r1
+	r4 := launch("z", eventstore.NoStream{}, testEvent(4)) // conflicts with the committed log
+	r5 := launch("y", eventstore.Any{}, testEvent(5), testEvent(6))
+	r6 := launch("x", eventstore.Exact(0), e3) // a retry of r3 in the same batch
+	r7 := launch("x", eventstore.Exact(1))     // an empty append that sees r3
+	close(release)
+
+	got := func(c chan appendResult) appendResult {
+		select {
+		case r := <-c:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+			return appendResult{}
+		}
+	}
+	a0, a1, a2, a3, a4, a5, a6, a7 := got(r0), got(r1), got(r2), got(r3), got(r4), got(r5), got(r6), got(r7)
+	for i, a := range []appendResult{a0, a1, a3, a5, a6, a7} {
+		if a.err != nil {
+			t.Fatalf("answer %d: %v", i, a.err)
+		}
+	}
+	var conflict *eventstore.RevisionConflict
+	if !errors.As(a2.err, &conflict) || conflict.Stream != "x" || !conflict.Actual.Exists || conflict.Actual.LastRevision != 0 {
+		t.Fatalf("r2 should conflict with r1 (x at revision 0), got %v", a2.err)
+	}
+	if !errors.As(a4.err, &conflict) || conflict.Stream != "z" {
+		t.Fatalf("r4 should conflict on z, got %v", a4.err)
+	}
+	if a3.res.NextExpectedRevision != 1 || a6.res != a3.res {
+		t.Fatalf("r3 %+v and its retry r6 %+v should agree at revision 1", a3.res, a6.res)
+	}
+	if a7.res.NextExpectedRevision != 1 {
+		t.Fatalf("empty append r7: %+v", a7.res)
+	}
+	// Positions follow arrival order: w, x, x, y, y.
+	if a0.res.Position.Commit != 2 || a1.res.Position.Commit != 3 || a3.res.Position.Commit != 4 || a5.res.Position.Commit != 6 {
+		t.Fatalf("positions %v %v %v %v, want 2 3 4 6", a0.res.Position, a1.res.Position, a3.res.Position, a5.res.Position)
+	}
+	if n := s.Stats().Commits - commitsBefore; n != 1 {
+		t.Fatalf("the batch took %d commits, want 1", n)
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tamper changes the closed store at path through bbolt directly.
+func tamper(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func filledStore(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 4 { // a: 0-1 at 1-2, b: 0 at 3, a: 2-3 at 4-5, b: 1 at 6 ...
+		if _, err := s.Append(ctx, "a", eventstore.Any{}, testEvent(10*i), testEvent(10*i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, "b", eventstore.Any{}, testEvent(10*i+5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatalf("untouched store: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func key(p uint64) []byte {
+	var k [8]byte
+	putU64(k[:], p)
+	return k[:]
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	ctx := context.Background()
+	t.Run("changed data", func(t *testing.T) {
+		path := filledStore(t)
+		tamper(t, path, func(tx *bbolt.Tx) error {
+			log := tx.Bucket(bucketLog)
+			chunk := bytes.Clone(log.Get(key(4))) // a, revisions 2 and 3
+			i := bytes.LastIndex(chunk, []byte(`{"n":11}`))
+			if i < 0 {
+				return errors.New("event data not found")
+			}
+			chunk[i+6] = '9'
+			return log.Put(key(4), chunk)
+		})
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var chainErr *eventstore.ChainError
+		if err := s.Verify(ctx); !errors.As(err, &chainErr) || chainErr.Stream != "a" || chainErr.Revision != 3 {
+			t.Fatalf("Verify: want a chain error at a revision 3, got %v", err)
+		}
+	})
+	t.Run("removed append", func(t *testing.T) {
+		path := filledStore(t)
+		tamper(t, path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketLog).Delete(key(3)) })
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Verify(ctx); err == nil || !bytes.Contains([]byte(err.Error()), []byte("jumps from position 2 to 4")) {
+			t.Fatalf("Verify: want the gap after position 2, got %v", err)
+		}
+		if _, err := s.ReadAll(ctx, eventstore.Forwards, eventstore.StartPosition, 10); !errors.Is(err, errCorrupt) {
+			t.Fatalf("ReadAll across the gap: want a corruption error, got %v", err)
+		}
+	})
+	t.Run("meta out of step", func(t *testing.T) {
+		path := filledStore(t)
+		tamper(t, path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLast, key(11)) })
+		if s, err := Open(path); err == nil {
+			s.Close()
+			t.Fatal("Open accepted a meta that does not match the log")
+		}
+	})
+	t.Run("not an event store", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "other.db")
+		tamper(t, path, func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err })
+		if s, err := Open(path); err == nil {
+			s.Close()
+			t.Fatal("Open accepted a bbolt file of something else")
+		}
+	})
+}
+
+func TestDecodeNeverPanics(t *testing.T) {
+	e := testEvent(1)
+	e.Metadata.Actor = "someone"
+	e.Metadata.Time = time.Now()
+	enc := encodeEvents("stream", 0, eventstore.Hash{}, []eventstore.EventData{e})
+	_, n := uvarintAt(enc.chunk, 0)
+	rec := enc.chunk[n:]
+	if _, err := decodeCopy(rec, 1); err != nil {
+		t.Fatalf("whole record: %v", err)
+	}
+	for cut := range len(rec) {
+		if _, err := decodeCopy(rec[:cut], 1); err == nil {
+			t.Fatalf("a record cut to %d of %d bytes decoded", cut, len(rec))
+		}
+		peekStreamType(rec[:cut])
+		recordID(rec[:cut])
+	}
+	for i := range rec {
+		b := bytes.Clone(rec)
+		b[i] ^= 0xff
+		decodeCopy(b, 1) // must not panic; the hash chain catches what decodes
+		peekStreamType(b)
+	}
+}
