@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// config holds the settings of one kazna run, from flags whose defaults come from KAZNA_* variables.
+type config struct {
+	Data       string
+	EventStore string
+	LogLevel   string
+	LogFormat  string
+
+	// serve
+	Addr            string
+	ShutdownTimeout time.Duration
+
+	// Set by tests, not by flags: where logs go (default stderr), a hook told the address serve listens on,
+	// and extra routes (a slow handler that proves requests in flight finish at shutdown).
+	logOut      io.Writer
+	onListen    func(addr string)
+	extraRoutes func(mux *http.ServeMux)
+}
+
+func (c *config) registerCommon(fs *flag.FlagSet) {
+	stringFlag(fs, &c.Data, "data", "KAZNA_DATA", "./data", "data directory: the embedded event store, keys and the embedded Stellar network live here")
+	stringFlag(fs, &c.EventStore, "eventstore", "KAZNA_EVENTSTORE", "", "event store: empty for the embedded store in the data directory, or a KurrentDB/EventStoreDB connection string (kurrentdb://host:2113?tls=false, esdb+discover://...)")
+	stringFlag(fs, &c.LogLevel, "log-level", "KAZNA_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	stringFlag(fs, &c.LogFormat, "log-format", "KAZNA_LOG_FORMAT", "text", "log format: text or json")
+}
+
+func serveFlags(fs *flag.FlagSet, c *config) {
+	stringFlag(fs, &c.Addr, "addr", "KAZNA_ADDR", "127.0.0.1:8080", "address the HTTP API listens on")
+	durationFlag(fs, &c.ShutdownTimeout, "shutdown-timeout", "KAZNA_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a shutdown waits for requests in flight before closing them")
+}
+
+func (c *config) validate() error {
+	if strings.TrimSpace(c.Data) == "" {
+		return fmt.Errorf("--data (KAZNA_DATA) must name a directory")
+	}
+	if _, err := c.logLevel(); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format (KAZNA_LOG_FORMAT) must be text or json, not %q", c.LogFormat)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("--shutdown-timeout (KAZNA_SHUTDOWN_TIMEOUT) must not be negative")
+	}
+	return nil
+}
+
+func (c *config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("--log-level (KAZNA_LOG_LEVEL) must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+func (c *config) logger() *slog.Logger {
+	level, _ := c.logLevel()
+	var w io.Writer = os.Stderr
+	if c.logOut != nil {
+		w = c.logOut
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func stringFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		} else {
+			// Reported by validate through an impossible value, so that a bad variable is never silently ignored.
+			def = -1
+		}
+	}
+	fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kazna-ledger/kazna/eventstore"
+	"github.com/kazna-ledger/kazna/eventstore/bolt"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpListsCommandsAndFlags(t *testing.T) {
+	code, out, _ := runCLI(t, "--help")
+	if code != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "version") {
+		t.Fatalf("kazna --help: exit %d, output:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "serve", "--help")
+	if code != 0 {
+		t.Fatalf("kazna serve --help exit %d", code)
+	}
+	for _, want := range []string{"-data", "KAZNA_DATA", "-eventstore", "KAZNA_EVENTSTORE", "-addr", "KAZNA_ADDR", "127.0.0.1:8080", "./data"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("kazna serve --help does not mention %q:\n%s", want, out)
+		}
+	}
+	if code, out, _ := runCLI(t, "help", "version"); code != 0 || !strings.Contains(out, "Usage: kazna version") {
+		t.Fatalf("kazna help version: exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := [][]string{{}, {"launch"}, {"serve", "--no-such-flag"}, {"serve", "extra"}, {"serve", "--log-level", "loud"}, {"serve", "--data", " "}}
+	for _, args := range cases {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Fatalf("kazna %q: exit %d, want 2 (usage error)", args, code)
+		}
+	}
+}
+
+func TestEnvironmentSetsFlags(t *testing.T) {
+	t.Setenv("KAZNA_SHUTDOWN_TIMEOUT", "soon")
+	if code, _, errOut := runCLI(t, "serve"); code != 2 || !strings.Contains(errOut, "KAZNA_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("a bad KAZNA_SHUTDOWN_TIMEOUT must be refused naming it: exit %d, %s", code, errOut)
+	}
+	t.Setenv("KAZNA_SHUTDOWN_TIMEOUT", "5s")
+	t.Setenv("KAZNA_LOG_LEVEL", "verbose")
+	if code, _, errOut := runCLI(t, "serve"); code != 2 || !strings.Contains(errOut, "KAZNA_LOG_LEVEL") {
+		t.Fatalf("a bad KAZNA_LOG_LEVEL must be refused naming it: exit %d, %s", code, errOut)
+	}
+	// A flag on the command line wins over the environment.
+	if code, _, errOut := runCLI(t, "serve", "--log-level", "info", "--help"); code != 0 {
+		t.Fatalf("the flag should override the environment: exit %d, %s", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "kazna dev (go1.") {
+		t.Fatalf("kazna version: exit %d, output %q", code, out)
+	}
+}
+
+// TestServeDrainsRequestsInFlight starts serve in-process, holds a request open, stops serve the way a signal
+// does, and checks that the request still completes, /readyz turned unready first, and the store was closed.
+func TestServeDrainsRequestsInFlight(t *testing.T) {
+	data := t.TempDir()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrCh := make(chan string, 1)
+	slowStarted := make(chan struct{})
+	release := make(chan struct{})
+	var logs syncBuffer
+	c := &config{Data: data, LogLevel: "info", LogFormat: "text", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
+		logOut:   &logs,
+		onListen: func(a string) { addrCh <- a },
+		extraRoutes: func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /test/slow", func(w http.ResponseWriter, r *http.Request) {
+				close(slowStarted)
+				<-release
+				io.WriteString(w, "finished")
+			})
+		}}
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, c, io.Discard) }()
+	addr := <-addrCh
+	base := "http://" + addr
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/test/slow")
+		if err != nil {
+			slow <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- string(b)
+	}()
+	<-slowStarted
+	stop() // what SIGTERM does through signal.NotifyContext
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned (%v) while a request was in flight", err)
+	default:
+	}
+	close(release)
+	if got := <-slow; got != "finished" {
+		t.Fatalf("the request in flight got %q, want it to finish", got)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if !strings.Contains(logs.String(), "event store closed") {
+		t.Fatalf("serve did not report closing the store; logs:\n%s", logs.String())
+	}
+	// The store is closed: it opens again at once (bbolt holds a file lock while open).
+	s, err := bolt.Open(filepath.Join(data, "events.db"))
+	if err != nil {
+		t.Fatalf("reopen the store after shutdown: %v", err)
+	}
+	s.Close()
+}
+
+// TestServeBinaryStopsCleanlyOnSIGTERM builds the real binary, writes through the store while it is down, runs
+// it, and checks that SIGTERM makes it exit 0 and leave the store readable with the event intact.
+func TestServeBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kazna")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o700)
+	s, err := bolt.Open(filepath.Join(data, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := eventstore.EventData{ID: uuid.New(), Type: "Written", Data: json.RawMessage(`{"before":"serve"}`)}
+	if _, err := s.Append(context.Background(), "check-1", eventstore.NoStream{}, ev); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "KAZNA_DATA="+data)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrRe := regexp.MustCompile(`"addr":"(http://[^"]+)"`)
+	lines := bufio.NewScanner(stderr)
+	var base string
+	var logged []string
+	for lines.Scan() {
+		logged = append(logged, lines.Text())
+		if m := addrRe.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		cmd.Process.Kill()
+		t.Fatalf("serve never said where it listens; it logged:\n%s", strings.Join(logged, "\n"))
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /readyz: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("kazna serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("kazna serve did not stop within 15 s of SIGTERM")
+	}
+	s, err = bolt.Open(filepath.Join(data, "events.db"))
+	if err != nil {
+		t.Fatalf("reopen after SIGTERM: %v", err)
+	}
+	defer s.Close()
+	got, err := s.ReadStream(context.Background(), "check-1", eventstore.Forwards, 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != ev.ID {
+		t.Fatalf("the event written before serve is not intact: %v %v", got, err)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kazna-ledger/kazna/api"
+)
+
+// serve runs Kazna until ctx ends (SIGINT or SIGTERM), then drains: /readyz turns unready, the listener stops
+// taking connections, requests in flight finish (up to --shutdown-timeout), and the store is closed last so
+// that nothing in flight loses its write.
+func serve(ctx context.Context, c *config, out io.Writer) error {
+	log := c.logger()
+	store, storeName, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close event store", "err", err)
+		} else {
+			log.Info("event store closed", "store", storeName)
+		}
+	}()
+
+	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)})
+	mux := http.NewServeMux()
+	health.Register(mux)
+	if c.extraRoutes != nil {
+		c.extraRoutes(mux)
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if c.onListen != nil {
+		c.onListen(ln.Addr().String())
+	}
+	log.Info("kazna serving", "addr", "http://"+ln.Addr().String(), "eventstore", storeName, "data", c.Data, "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests in flight", "timeout", c.ShutdownTimeout)
+	health.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("http server stopped")
+	return nil
+}
