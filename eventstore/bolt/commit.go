@@ -194,43 +194,79 @@ type written struct {
 	head   head
 }
 
-// commitLoop is the only writer. It waits for a request, then keeps taking whatever requests are waiting
-// while it decides them, and commits when none is left (or the batch is full): appenders that arrive during
-// one commit's fsync, or while the next is being decided, share the next fsync. It never waits for work that
-// is not already queued.
+// commitLoop is the only writer. It waits for a request, gathers the writers it expects back (see gather),
+// then keeps taking whatever requests are waiting while it decides them, and commits when none is left (or
+// the batch is full): appenders that arrive during one commit's fsync, or while the next is being decided,
+// share the next fsync.
 func (s *Store) commitLoop() {
 	defer close(s.committerDone)
-	c := committer{s: s, batch: make([]*appendReq, 0, maxBatchRequests)}
+	c := committer{s: s, batch: make([]*appendReq, 0, maxBatchRequests), timer: time.NewTimer(time.Hour)}
+	c.timer.Stop()
 	for open := true; open; {
 		r, ok := <-s.reqs
 		if !ok {
 			return
 		}
-		open = c.run(r)
+		c.batch = append(c.batch, r)
+		if open = c.gather(); open {
+			open = c.run()
+		}
+		c.expected = len(c.batch) + len(s.reqs)
 		clear(c.batch) // let answered requests go
 		c.batch = c.batch[:0]
 	}
 }
 
+// maxGatherWait bounds how long a commit waits for writers it expects back. A commit costs a fixed ~0.3 ms
+// of fsync here whatever it holds, so folding two half-full commits into one nearly doubles throughput; the
+// wait is a small fraction of a commit and ends as soon as the writers are back.
+const maxGatherWait = 200 * time.Microsecond
+
+// gather waits, at most maxGatherWait, until as many requests are in the batch as the last commit answered
+// plus those that were already waiting for the next one. Without it, concurrent writers split into two
+// groups that take turns: the writers answered by one commit come back while the next is already being
+// decided, and each fsync carries only half of them. A lone writer is never delayed: it is the one expected
+// back, and its return ends the wait. It reports false once the request queue is closed.
+func (c *committer) gather() bool {
+	if len(c.batch) >= c.expected {
+		return true
+	}
+	c.timer.Reset(maxGatherWait)
+	defer c.timer.Stop()
+	for len(c.batch) < c.expected && len(c.batch) < maxBatchRequests {
+		select {
+		case r, ok := <-c.s.reqs:
+			if !ok {
+				return false
+			}
+			c.batch = append(c.batch, r)
+		case <-c.timer.C:
+			return true
+		}
+	}
+	return true
+}
+
 // committer is the state of commitLoop, owned by its goroutine.
 type committer struct {
-	s       *Store
-	batch   []*appendReq
-	answers []appendResp
-	arena   arena
+	s        *Store
+	batch    []*appendReq
+	answers  []appendResp
+	arena    arena
+	timer    *time.Timer
+	expected int // requests the next commit waits for: those the last one answered, plus those queued behind it
 	// failed is set when a commit failed. After a failed fsync the kernel may have dropped the written
 	// pages, so the store refuses further appends until it is reopened and its state read back from disk.
 	failed error
 }
 
-// run decides, writes and answers one batch that starts with first. It reports false once the request
-// queue is closed.
-func (c *committer) run(first *appendReq) (open bool) {
+// run decides, writes and answers the gathered batch, taking in requests that arrive meanwhile. It reports
+// false once the request queue is closed.
+func (c *committer) run() (open bool) {
 	s := c.s
 	if hook := s.testHookBatch.Load(); hook != nil {
 		(*hook)()
 	}
-	c.batch = append(c.batch, first)
 	c.answers = c.answers[:0]
 	if c.failed != nil {
 		c.answerAll(c.failed)
@@ -266,6 +302,9 @@ batch:
 		c.answers = append(c.answers, appendResp{res: res, err: err})
 		if len(c.batch) >= maxBatchRequests || size >= maxBatchBytes {
 			break
+		}
+		if i+1 < len(c.batch) {
+			continue // gathered before the transaction began
 		}
 		select {
 		case r, ok := <-s.reqs:
