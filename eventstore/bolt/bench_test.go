@@ -91,7 +91,7 @@ func BenchmarkAppendSingle16Writers(b *testing.B) {
 }
 
 func BenchmarkAppendBatch100(b *testing.B) {
-	for _, writers := range []int{1, 4} {
+	for _, writers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s := benchStore(b)
 			elapsed := runWriters(b, s, writers, b.N, 100)
