@@ -21,6 +21,10 @@ type config struct {
 	// serve
 	Addr            string
 	ShutdownTimeout time.Duration
+	HorizonURL      string
+	Passphrase      string
+	LocalnetAddr    string
+	LedgerClose     time.Duration
 
 	// Set by tests, not by flags: where logs go (default stderr), a hook told the address serve listens on,
 	// and extra routes (a slow handler that proves requests in flight finish at shutdown).
@@ -39,6 +43,10 @@ func (c *config) registerCommon(fs *flag.FlagSet) {
 func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.Addr, "addr", "KAZNA_ADDR", "127.0.0.1:8080", "address the HTTP API listens on")
 	durationFlag(fs, &c.ShutdownTimeout, "shutdown-timeout", "KAZNA_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a shutdown waits for requests in flight before closing them")
+	stringFlag(fs, &c.HorizonURL, "horizon-url", "KAZNA_HORIZON_URL", "", "Horizon of the Stellar network to settle on; empty for the embedded development network (a real network also needs KAZNA_NETWORK_PASSPHRASE and the root account's secret in KAZNA_STELLAR_ROOT_SECRET)")
+	stringFlag(fs, &c.Passphrase, "network-passphrase", "KAZNA_NETWORK_PASSPHRASE", "", "passphrase of the Stellar network at --horizon-url: testnet, public, or the passphrase itself")
+	stringFlag(fs, &c.LocalnetAddr, "localnet-addr", "KAZNA_LOCALNET_ADDR", "127.0.0.1:8000", "loopback address where the embedded development network serves its Horizon API")
+	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
 }
 
 func (c *config) validate() error {
@@ -52,7 +60,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("--log-format (KAZNA_LOG_FORMAT) must be text or json, not %q", c.LogFormat)
 	}
 	if c.ShutdownTimeout < 0 {
-		return fmt.Errorf("--shutdown-timeout (KAZNA_SHUTDOWN_TIMEOUT) must not be negative")
+		return fmt.Errorf("--shutdown-timeout (KAZNA_SHUTDOWN_TIMEOUT) must be a duration such as 30s")
+	}
+	if c.LedgerClose < 0 {
+		return fmt.Errorf("--ledger-close (KAZNA_LEDGER_CLOSE) must be a duration such as 1s")
 	}
 	return nil
 }

@@ -73,6 +73,22 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	}
 }
 
+func TestServeRefusesARealNetworkWithoutItsRootSecret(t *testing.T) {
+	t.Setenv("KAZNA_STELLAR_ROOT_SECRET", "")
+	code, _, errOut := runCLI(t, "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--horizon-url", "https://horizon-testnet.stellar.org", "--network-passphrase", "testnet")
+	if code != 1 || !strings.Contains(errOut, "KAZNA_STELLAR_ROOT_SECRET") {
+		t.Fatalf("want exit 1 naming KAZNA_STELLAR_ROOT_SECRET, got %d: %s", code, errOut)
+	}
+}
+
+func TestServeRefusesABadMasterKey(t *testing.T) {
+	t.Setenv("KAZNA_MASTER_KEY", "not-a-key")
+	code, _, errOut := runCLI(t, "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--localnet-addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "KAZNA_MASTER_KEY") {
+		t.Fatalf("want exit 1 naming KAZNA_MASTER_KEY, got %d: %s", code, errOut)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "kazna dev (go1.") {
@@ -91,6 +107,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 	release := make(chan struct{})
 	var logs syncBuffer
 	c := &config{Data: data, LogLevel: "info", LogFormat: "text", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
+		LocalnetAddr: "127.0.0.1:0", LedgerClose: 100 * time.Millisecond,
 		logOut:   &logs,
 		onListen: func(a string) { addrCh <- a },
 		extraRoutes: func(mux *http.ServeMux) {
@@ -111,6 +128,27 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 			t.Fatalf("GET %s: %v %v", path, err, resp)
 		}
 		resp.Body.Close()
+	}
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if ready.Status != "ready" || ready.Checks["eventstore"] != "ok" || ready.Checks["stellar"] != "ok" {
+		t.Fatalf("/readyz should report the event store and the Stellar network ready, got %+v", ready)
+	}
+	// Embedded mode keeps the master key in the data directory, readable by its owner only, and the
+	// development network's ledger beside the event store.
+	if fi, err := os.Stat(filepath.Join(data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("master.key should exist with mode 0600: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "localnet.db")); err != nil {
+		t.Fatalf("the embedded Stellar network should persist in the data directory: %v", err)
 	}
 	slow := make(chan string, 1)
 	go func() {
@@ -172,7 +210,7 @@ func TestServeBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	s.Close()
 
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--localnet-addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(), "KAZNA_DATA="+data)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -29,7 +29,24 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		}
 	}()
 
-	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)})
+	vault, err := openVault(c)
+	if err != nil {
+		return err
+	}
+	log.Info("master key loaded", "version", vault.Keyring().Current())
+	stellarNet, err := openNetwork(c, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := stellarNet.close(closeCtx); err != nil {
+			log.Error("close the Stellar network", "err", err)
+		}
+	}()
+
+	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
 	mux := http.NewServeMux()
 	health.Register(mux)
 	if c.extraRoutes != nil {
@@ -46,7 +63,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
-	log.Info("kazna serving", "addr", "http://"+ln.Addr().String(), "eventstore", storeName, "data", c.Data, "version", version)
+	log.Info("kazna serving", "addr", "http://"+ln.Addr().String(), "eventstore", storeName, "stellar", stellarNet.name, "data", c.Data, "version", version)
 
 	select {
 	case err := <-served:
