@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -34,10 +33,12 @@ func (h *Health) Drain() { h.draining.Store(true) }
 
 // Register adds /healthz and /readyz to mux.
 func (h *Health) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", h.live)
 	mux.HandleFunc("GET /readyz", h.ready)
+}
+
+func (h *Health) live(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
@@ -58,10 +59,4 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 		results[c.Name] = "ok"
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
 }

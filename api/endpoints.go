@@ -1,0 +1,131 @@
+package api
+
+// Endpoint is one endpoint of the bank integration guide (or of Kazna's platform API) and the permission that
+// guards it. The list fixes, before each endpoint is built, which permission it will need: a route in the
+// router table must name the same permission (a test checks it), so that roles mean the same thing as the API
+// grows. Paths the guide did not give are Kazna's choice, in the guide's style.
+type Endpoint struct {
+	Method     string
+	Path       string
+	Permission string
+}
+
+const cp = "/api/v1/counterparty/{counterparty_guid}"
+
+// guideEndpoints is every endpoint of the API, routed or not yet.
+var guideEndpoints = []Endpoint{
+	// Platform: health, documentation, keys and sign-in need no caller.
+	{"GET", "/healthz", Public},
+	{"GET", "/readyz", Public},
+	{"GET", "/api/v1/openapi.json", Public},
+	{"GET", "/api/v1/openapi.yaml", Public},
+	{"GET", "/api/v1/.well-known/jwks.json", Public},
+	{"POST", "/api/v1/auth/login", Public},
+	{"POST", "/api/v1/auth/verification", Public},
+	{"POST", "/api/v1/auth/set-password", Public},
+
+	// Counterparties (banks): the processing centre registers them (guide §19, §18 step 3).
+	{"GET", "/api/v1/counterparties", PermCounterpartiesRead},
+	{"POST", "/api/v1/counterparties", PermCounterpartiesCreate},
+	{"GET", "/api/v1/counterparties/{counterparty_guid}", PermCounterpartiesRead},
+	{"PUT", "/api/v1/counterparties/{counterparty_guid}", PermCounterpartiesUpdate},
+
+	// Bank JWT keys (§3.1).
+	{"POST", cp + "/jwk", PermJWKWrite},
+	{"GET", cp + "/jwk", PermJWKRead},
+	{"PUT", cp + "/jwk/{jwk_guid}", PermJWKWrite},
+	{"POST", cp + "/jwk/authenticate", PermJWKRead},
+
+	// Employees (§6.1).
+	{"GET", cp + "/employees", PermEmployeesRead},
+	{"POST", cp + "/employees", PermEmployeesCreate},
+	{"GET", cp + "/employees/{employee_guid}", PermEmployeesRead},
+	{"PUT", cp + "/employees/{employee_guid}", PermEmployeesUpdate},
+
+	// Roles and permissions (§6.2).
+	{"GET", cp + "/rbac/permission", PermRBACRead},
+	{"POST", cp + "/rbac/permission", PermRBACWrite},
+	{"DELETE", cp + "/rbac/permission", PermRBACWrite},
+	{"GET", cp + "/rbac/permission/table", PermRBACRead},
+	{"GET", cp + "/rbac/permission/available", PermRBACRead},
+	{"GET", cp + "/rbac/role", PermRBACRead},
+	{"POST", cp + "/rbac/role", PermRBACWrite},
+	{"DELETE", cp + "/rbac/role", PermRBACWrite},
+	{"GET", cp + "/rbac/scope", PermRBACRead},
+	{"GET", cp + "/rbac/user", PermRBACRead},
+	{"POST", cp + "/rbac/user", PermRBACWrite},
+	{"DELETE", cp + "/rbac/user", PermRBACWrite},
+
+	// Branches (§16.1) and branch access (§16.2).
+	{"GET", cp + "/branches", PermBranchesRead},
+	{"POST", cp + "/branches", PermBranchesWrite},
+	{"GET", cp + "/branches/{branch_guid}", PermBranchesRead},
+	{"PUT", cp + "/branches/{branch_guid}", PermBranchesWrite},
+	{"POST", cp + "/branches-access/permission", PermBranchesAccessWrite},
+	{"DELETE", cp + "/branches-access/permission", PermBranchesAccessWrite},
+	{"GET", cp + "/branches-access/{branch_guid}/permission/table", PermBranchesAccessRead},
+	{"POST", cp + "/branches-access/role", PermBranchesAccessWrite},
+	{"DELETE", cp + "/branches-access/role", PermBranchesAccessWrite},
+	{"GET", cp + "/branches-access/scope", PermBranchesAccessRead},
+	{"GET", cp + "/branches-access/user", PermBranchesAccessRead},
+	{"POST", cp + "/branches-access/user", PermBranchesAccessWrite},
+	{"DELETE", cp + "/branches-access/user", PermBranchesAccessWrite},
+	{"GET", cp + "/branches-access/check", PermBranchesAccessRead},
+
+	// Customers and segments (§7).
+	{"GET", cp + "/customers", PermCustomersRead},
+	{"POST", cp + "/customers", PermCustomersCreate},
+	{"PUT", cp + "/customers/{customer_guid}", PermCustomersUpdate},
+	{"GET", cp + "/customers/{customer_guid}/accounts", PermCustomersRead},
+	{"POST", cp + "/customers/{customer_guid}/accounts", PermCustomersCreate},
+	{"GET", cp + "/segments", PermCustomersRead},
+	{"PATCH", cp + "/segments", PermSegmentsWrite},
+
+	// Digital entities (§8, §16.4).
+	{"GET", cp + "/accounts", PermAccountsRead},
+	{"POST", cp + "/accounts", PermAccountsCreate},
+	{"GET", cp + "/branch/{branch_guid}/accounts", PermAccountsRead},
+
+	// Identifiers: issue and burn requests (§9); the platform confirms or rejects them.
+	{"POST", cp + "/emission/issue", PermEmissionIssue},
+	{"POST", cp + "/emission/burn", PermEmissionBurn},
+	{"GET", cp + "/emission/history", PermEmissionRead},
+	{"POST", cp + "/emission/{emission_guid}/confirm", PermEmissionConfirm},
+	{"POST", cp + "/emission/{emission_guid}/reject", PermEmissionConfirm},
+
+	// Transfers (§10, §16.5).
+	{"GET", cp + "/payments", PermPaymentsRead},
+	{"POST", cp + "/payments", PermPaymentsCreate},
+	{"GET", cp + "/payments/{payment_guid}", PermPaymentsRead},
+	{"POST", cp + "/payments/confirm", PermPaymentsConfirm},
+	{"GET", cp + "/branch/{branch_guid}/payments", PermPaymentsRead},
+	{"POST", cp + "/branch/{branch_guid}/payments", PermPaymentsCreate},
+	{"POST", cp + "/branch/{branch_guid}/payments/confirm", PermPaymentsConfirm},
+
+	// Transfer categories (§13): shared by every bank, so only the platform edits them.
+	{"GET", "/api/v1/dictionary/payment/category", PermDictionaryRead},
+	{"POST", "/api/v1/dictionary/payment/category", PermDictionaryWrite},
+	{"PUT", "/api/v1/dictionary/payment/category/{category_guid}", PermDictionaryWrite},
+	{"DELETE", "/api/v1/dictionary/payment/category/{category_guid}", PermDictionaryWrite},
+
+	// Limits (§14): individual and standard (segment) limits.
+	{"GET", cp + "/limits/customer/amount", PermLimitsRead},
+	{"POST", cp + "/limits/customer/amount", PermLimitsWrite},
+	{"GET", cp + "/limits/customer/payment", PermLimitsRead},
+	{"POST", cp + "/limits/customer/payment", PermLimitsWrite},
+	{"GET", cp + "/limits/segment/amount", PermLimitsRead},
+	{"POST", cp + "/limits/segment/amount", PermLimitsWrite},
+	{"GET", cp + "/limits/segment/payment", PermLimitsRead},
+	{"POST", cp + "/limits/segment/payment", PermLimitsWrite},
+
+	// Reconciliation (§15).
+	{"GET", cp + "/recons", PermReconciliationRead},
+	{"GET", cp + "/recons/participants", PermReconciliationRead},
+	{"PATCH", cp + "/recons/{recon_guid}", PermReconciliationWrite},
+
+	// Audit: the bank's event history, replayed from the log.
+	{"GET", cp + "/audit/events", PermAuditRead},
+}
+
+// Endpoints returns every endpoint of the API with its permission. The slice is a copy.
+func Endpoints() []Endpoint { return append([]Endpoint(nil), guideEndpoints...) }

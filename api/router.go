@@ -1,0 +1,114 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// Route is one entry of the route table. Handler returns an error rather than writing one, so that every
+// error goes through writeError.
+type Route struct {
+	Method     string
+	Path       string // gorilla/mux template, as in openapi.json
+	Permission string // a catalogue permission, or Public
+	Handler    func(w http.ResponseWriter, r *http.Request) error
+}
+
+// Deps is what the HTTP layer needs from the rest of Kazna.
+type Deps struct {
+	// Authenticator tells who calls. Nil refuses every protected route (fails closed).
+	Authenticator Authenticator
+	// Roles holds each bank's roles. Nil means every bank has DefaultRoles.
+	Roles RoleDirectory
+	// JWKS publishes the platform's token-signing public keys. Nil answers 503 on the JWKS endpoint.
+	JWKS JWKSSource
+	// Health answers /healthz and /readyz. Nil serves a Health with no dependency checks.
+	Health *Health
+	// Logger receives access and error logs. Nil uses slog.Default().
+	Logger *slog.Logger
+}
+
+// Routes is the route table: every endpoint the router serves, in one place, bound to deps.
+func Routes(d Deps) []Route {
+	health := d.Health
+	if health == nil {
+		health = NewHealth()
+	}
+	roles := d.Roles
+	if roles == nil {
+		roles = DefaultRoleDirectory{}
+	}
+	rbac := rbacHandlers{roles: roles}
+	return []Route{
+		{"GET", "/healthz", Public, plain(health.live)},
+		{"GET", "/readyz", Public, plain(health.ready)},
+		{"GET", "/api/v1/openapi.json", Public, serveOpenAPI("application/json")},
+		{"GET", "/api/v1/openapi.yaml", Public, serveOpenAPI("application/yaml")},
+		{"GET", "/api/v1/.well-known/jwks.json", Public, jwksHandler(d.JWKS)},
+
+		{"GET", cp + "/rbac/permission", PermRBACRead, rbac.permissionTitles},
+		{"GET", cp + "/rbac/permission/table", PermRBACRead, rbac.permissionTable},
+		{"GET", cp + "/rbac/permission/available", PermRBACRead, rbac.availablePermissions},
+	}
+}
+
+// plain adapts a handler that writes its own answer and cannot fail.
+func plain(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil }
+}
+
+// NewRouter is the HTTP API: the route table behind request IDs, access logs, panic recovery,
+// authentication and authorization.
+func NewRouter(d Deps) http.Handler { return newRouter(d, Routes(d)) }
+
+func newRouter(d Deps, routes []Route) http.Handler {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m := mux.NewRouter()
+	for _, rt := range routes {
+		m.Handle(rt.Path, guard(d.Authenticator, rt, handle(rt.Handler))).Methods(rt.Method)
+	}
+	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	m.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(m, routes, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+		}
+		writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: "method " + r.Method + " is not allowed on this endpoint"})
+	})
+	return withRequestID(logger, accessLog(recoverPanics(m)))
+}
+
+func handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+// allowedMethods lists the methods the route table serves on r's path, for the Allow header of a 405.
+func allowedMethods(m *mux.Router, routes []Route, r *http.Request) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		if seen[rt.Method] {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = rt.Method
+		var match mux.RouteMatch
+		if m.Match(probe, &match) && match.MatchErr == nil {
+			seen[rt.Method] = true
+			out = append(out, rt.Method)
+		}
+	}
+	return out
+}
