@@ -31,12 +31,6 @@ func NewHealth(checks ...Check) *Health { return &Health{checks: checks} }
 // Drain marks the node as shutting down: /readyz answers 503 from now on.
 func (h *Health) Drain() { h.draining.Store(true) }
 
-// Register adds /healthz and /readyz to mux.
-func (h *Health) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", h.live)
-	mux.HandleFunc("GET /readyz", h.ready)
-}
-
 func (h *Health) live(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -142,6 +142,19 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 	if ready.Status != "ready" || ready.Checks["eventstore"] != "ok" || ready.Checks["stellar"] != "ok" {
 		t.Fatalf("/readyz should report the event store and the Stellar network ready, got %+v", ready)
 	}
+	// Unknown paths and protected routes answer with the JSON error model, through the API router.
+	for path, want := range map[string]int{"/api/v1/nothing-here": 404, "/api/v1/counterparty/6f1c2a34-9d1e-4a8b-b2c4-1a2b3c4d5e6f/rbac/permission": 401} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error, Code string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != want || body.Error == "" || body.Code == "" {
+			t.Fatalf("GET %s: %d %+v, want %d with a JSON error", path, resp.StatusCode, body, want)
+		}
+	}
 	// Embedded mode keeps the master key in the data directory, readable by its owner only, and the
 	// development network's ledger beside the event store.
 	if fi, err := os.Stat(filepath.Join(data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {

@@ -47,8 +47,10 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}()
 
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
+	// Authentication and the JWKS are wired by the platform bootstrap; until then the router fails closed:
+	// every protected route answers 401 and the JWKS endpoint 503.
 	mux := http.NewServeMux()
-	health.Register(mux)
+	mux.Handle("/", api.NewRouter(api.Deps{Health: health, Logger: log}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
