@@ -51,9 +51,45 @@ type verifyKey struct {
 	key [32]byte
 }
 
-func newSigChecker(hash [32]byte, sigs []xdr.DecoratedSignature) *sigChecker {
+// newSigChecker starts a check of sigs over hash. verified, if not nil, holds verifications already done (see
+// preverify) and receives the checker's own: a signature's validity against a key depends on nothing else, so
+// a verification done earlier, outside the ledger lock, stands.
+func newSigChecker(hash [32]byte, sigs []xdr.DecoratedSignature, verified map[verifyKey]bool) *sigChecker {
+	if verified == nil {
+		verified = map[verifyKey]bool{}
+	}
 	return &sigChecker{hash: hash, sigs: sigs, used: make([]bool, len(sigs)),
-		cache: map[checkKey]bool{}, verify: map[verifyKey]bool{}}
+		cache: map[checkKey]bool{}, verify: verified}
+}
+
+// preverify verifies, before any ledger state is read, each signature against the master key of the
+// transaction's or an operation's source account whose hint it carries: that is who signs in the common case,
+// and ed25519 verification is the dearest part of validation, best done outside the ledger lock. Each
+// signature is verified at most once here, so a crafted envelope cannot make this step costlier than checking
+// every signature once; signatures of other signers are verified during validation, as before.
+func (t *decodedTx) preverify() {
+	t.verified = make(map[verifyKey]bool, len(t.sigs))
+	for i, sig := range t.sigs {
+		key, ok := t.masterKeyForHint([4]byte(sig.Hint))
+		if !ok {
+			continue
+		}
+		t.verified[verifyKey{i, key}] = len(sig.Signature) == ed25519.SignatureSize &&
+			ed25519.Verify(key[:], t.hash[:], sig.Signature)
+	}
+}
+
+// masterKeyForHint returns the first source key (the transaction's, then the operations') with the given hint.
+func (t *decodedTx) masterKeyForHint(hint [4]byte) ([32]byte, bool) {
+	if [4]byte(t.sourceKey[28:32]) == hint {
+		return t.sourceKey, true
+	}
+	for i := range t.ops {
+		if k := t.ops[i].sourceKey; [4]byte(k[28:32]) == hint {
+			return k, true
+		}
+	}
+	return [32]byte{}, false
 }
 
 // checkAccount reports whether the signatures carry the account's threshold for level.

@@ -24,6 +24,9 @@ type decodedTx struct {
 	seq       int64
 	ops       []decodedOp
 	sigs      []xdr.DecoratedSignature
+	// verified holds signature verifications done outside the ledger lock (see preverify); afterwards it is
+	// only used under Network.mu.
+	verified map[verifyKey]bool
 }
 
 type decodedOp struct {

@@ -33,6 +33,7 @@ const (
 
 type store struct {
 	db *bolt.DB
+	w  jsonWriter // used only inside a writable transaction
 }
 
 func openStore(dir string) (*store, error) {
@@ -70,6 +71,10 @@ func idKey(id int64) []byte {
 // optional meta entries, atomically.
 func (s *store) commit(l *ledgerRecord, accounts []*account, txs []*txRecord, ops []*opRecord, meta map[string]string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// bbolt runs one writable transaction at a time, so the writer's buffer is never shared; it is reused
+		// only once the previous transaction, which held on to its values, has ended.
+		w := &s.w
+		w.reset()
 		if len(meta) > 0 {
 			mb := tx.Bucket(bucketMeta)
 			meta[metaSchema] = schemaVersion
@@ -79,26 +84,40 @@ func (s *store) commit(l *ledgerRecord, accounts []*account, txs []*txRecord, op
 				}
 			}
 		}
-		if err := putJSON(tx.Bucket(bucketLedgers), idKey(l.pagingToken()), l); err != nil {
+		raw, err := w.record(func(b []byte) ([]byte, error) { return w.appendLedger(b, l) })
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLedgers).Put(idKey(l.pagingToken()), raw); err != nil {
 			return err
 		}
 		ab := tx.Bucket(bucketAccounts)
 		for _, a := range accounts {
-			if err := putJSON(ab, []byte(a.id), recordOf(a)); err != nil {
+			r := recordOf(a)
+			raw, _ := w.record(func(b []byte) ([]byte, error) { return appendAccount(b, &r), nil })
+			if err := ab.Put([]byte(a.id), raw); err != nil {
 				return err
 			}
 		}
 		tb := tx.Bucket(bucketTxs)
 		tb.FillPercent = 0.9 // keys only ever grow, so pages can be packed
 		for _, t := range txs {
-			if err := putJSON(tb, idKey(t.ID), t); err != nil {
+			raw, err := w.record(func(b []byte) ([]byte, error) { return w.appendTx(b, t) })
+			if err != nil {
+				return err
+			}
+			if err := tb.Put(idKey(t.ID), raw); err != nil {
 				return err
 			}
 		}
 		ob := tx.Bucket(bucketOps)
 		ob.FillPercent = 0.9
 		for _, o := range ops {
-			if err := putJSON(ob, idKey(o.ID), o); err != nil {
+			raw, err := w.record(func(b []byte) ([]byte, error) { return w.appendOp(b, o) })
+			if err != nil {
+				return err
+			}
+			if err := ob.Put(idKey(o.ID), raw); err != nil {
 				return err
 			}
 		}
@@ -108,14 +127,6 @@ func (s *store) commit(l *ledgerRecord, accounts []*account, txs []*txRecord, op
 		return fmt.Errorf("localnet: persist ledger %d: %w", l.Seq, err)
 	}
 	return nil
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
 }
 
 // snapshot is the network as stored.

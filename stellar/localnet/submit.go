@@ -28,6 +28,7 @@ func (n *Network) submit(ctx context.Context, b64 string) outcome {
 	if rej != nil {
 		return outcome{rej: rej}
 	}
+	t.preverify()
 	if n.interval == 0 {
 		return n.submitNow(t)
 	}

@@ -38,7 +38,7 @@ func validateTx(accounts map[string]*account, t *decodedTx, ledgerSeq uint32, no
 	if base := seqBase(src); base == math.MaxInt64 || t.seq != base+1 || t.seq == int64(ledgerSeq)<<32 {
 		return reject(xdr.TransactionResultCodeTxBadSeq, t)
 	}
-	sc := newSigChecker(t.hash, t.sigs)
+	sc := newSigChecker(t.hash, t.sigs, t.verified)
 	if !sc.checkAccount(src, levelLow) {
 		return reject(xdr.TransactionResultCodeTxBadAuth, t)
 	}
