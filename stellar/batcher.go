@@ -91,6 +91,11 @@ func (b *Batcher) Pay(ctx context.Context, p Payment) (Receipt, error) {
 		return Receipt{}, fmt.Errorf("payment %s: %w", p.GUID, err)
 	}
 	q := &queuedPayment{ctx: ctx, p: p, ops: ops, signers: uniqueSigners(p.From.Signers), result: make(chan payResult, 1)}
+	// A caller that has already gone must get a definite "not queued": with a free queue slot, the select below
+	// could pick the queue anyway (select chooses at random among ready cases), and the payment could be sent.
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, fmt.Errorf("stellar: payment %s not queued: %w", p.GUID, err)
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
