@@ -1,0 +1,180 @@
+package projections
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kazna-ledger/kazna/domain/rbac"
+	"github.com/kazna-ledger/kazna/eventstore"
+)
+
+// Role is one role of a bank: its permissions and its members. An api.RoleDirectory is a thin adapter:
+// api.Role{Name: r.Name, Permissions: r.Permissions} for each role with no BranchGUID.
+type Role struct {
+	Name string
+	// BranchGUID is set for a branch-access role (guide §16.2).
+	BranchGUID  string
+	Permissions []string // sorted
+	Members     []string // employee GUIDs, sorted
+	CreatedAt   time.Time
+}
+
+// Roles is the read model of every bank's roles, with an index from member to roles.
+type Roles struct {
+	known map[string]bool
+
+	mu    sync.RWMutex
+	banks map[string]*bankRoles // counterparty GUID →
+	seq   uint64                // creation order of roles, so that lists keep seeding order (Administrator first)
+}
+
+type bankRoles struct {
+	roles  map[string]*roleRow
+	member map[string]map[string]bool // employee GUID → role names
+}
+
+type roleRow struct {
+	name, branch string
+	perms        map[string]bool
+	members      map[string]bool
+	createdAt    time.Time
+	seq          uint64
+}
+
+// NewRoles returns an empty read model; feed it to a Runner.
+func NewRoles() *Roles {
+	return &Roles{known: knownTypes(rbac.Events.Types()), banks: map[string]*bankRoles{}}
+}
+
+func (p *Roles) Name() string { return "roles" }
+
+func (p *Roles) Filter() eventstore.Filter {
+	return eventstore.Filter{EventTypePrefixes: rbac.EventTypePrefixes}
+}
+
+func (p *Roles) Apply(ev eventstore.RecordedEvent) error {
+	if !p.known[ev.Type] {
+		return nil
+	}
+	e, err := rbac.Events.Decode(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e := e.(type) {
+	case rbac.RolesSeeded:
+		b := &bankRoles{roles: map[string]*roleRow{}, member: map[string]map[string]bool{}}
+		for _, spec := range e.Roles {
+			r := p.newRole(spec.Name, "", e.At)
+			for _, perm := range spec.Permissions {
+				r.perms[perm] = true
+			}
+			b.roles[spec.Name] = r
+		}
+		p.banks[e.CounterpartyGUID] = b
+	case rbac.RoleCreated:
+		if b := p.banks[e.CounterpartyGUID]; b != nil {
+			b.roles[e.Role] = p.newRole(e.Role, e.BranchGUID, e.At)
+		}
+	case rbac.RoleDeleted:
+		if b := p.banks[e.CounterpartyGUID]; b != nil && b.roles[e.Role] != nil {
+			for m := range b.roles[e.Role].members {
+				b.unlink(m, e.Role)
+			}
+			delete(b.roles, e.Role)
+		}
+	case rbac.RolePermissionGranted:
+		if r := p.role(e.CounterpartyGUID, e.Role); r != nil {
+			r.perms[e.Permission] = true
+		}
+	case rbac.RolePermissionRevoked:
+		if r := p.role(e.CounterpartyGUID, e.Role); r != nil {
+			delete(r.perms, e.Permission)
+		}
+	case rbac.RoleMemberAdded:
+		if r := p.role(e.CounterpartyGUID, e.Role); r != nil {
+			r.members[e.EmployeeGUID] = true
+			b := p.banks[e.CounterpartyGUID]
+			if b.member[e.EmployeeGUID] == nil {
+				b.member[e.EmployeeGUID] = map[string]bool{}
+			}
+			b.member[e.EmployeeGUID][e.Role] = true
+		}
+	case rbac.RoleMemberRemoved:
+		if r := p.role(e.CounterpartyGUID, e.Role); r != nil {
+			delete(r.members, e.EmployeeGUID)
+			p.banks[e.CounterpartyGUID].unlink(e.EmployeeGUID, e.Role)
+		}
+	}
+	return nil
+}
+
+func (p *Roles) newRole(name, branch string, at time.Time) *roleRow {
+	p.seq++
+	return &roleRow{name: name, branch: branch, perms: map[string]bool{}, members: map[string]bool{}, createdAt: at, seq: p.seq}
+}
+
+func (p *Roles) role(cp, name string) *roleRow {
+	if b := p.banks[cp]; b != nil {
+		return b.roles[name]
+	}
+	return nil
+}
+
+func (b *bankRoles) unlink(member, role string) {
+	delete(b.member[member], role)
+	if len(b.member[member]) == 0 {
+		delete(b.member, member)
+	}
+}
+
+func (r *roleRow) view() Role {
+	return Role{Name: r.name, BranchGUID: r.branch, Permissions: slices.Sorted(maps.Keys(r.perms)),
+		Members: slices.Sorted(maps.Keys(r.members)), CreatedAt: r.createdAt}
+}
+
+// Roles returns a bank's roles in creation order (the seeded defaults first, in the order given), endpoint
+// and branch-access roles alike. A bank whose roles were never seeded has none: nil, nil.
+func (p *Roles) Roles(_ context.Context, counterpartyGUID string) ([]Role, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.banks[strings.ToLower(counterpartyGUID)]
+	if b == nil {
+		return nil, nil
+	}
+	rows := slices.Collect(maps.Values(b.roles))
+	slices.SortFunc(rows, func(x, y *roleRow) int { return cmp.Compare(x.seq, y.seq) })
+	out := make([]Role, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.view())
+	}
+	return out, nil
+}
+
+// Role returns one role of a bank by its exact name.
+func (p *Roles) Role(_ context.Context, counterpartyGUID, name string) (Role, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	r := p.role(strings.ToLower(counterpartyGUID), name)
+	if r == nil {
+		return Role{}, false
+	}
+	return r.view(), true
+}
+
+// MemberRoles returns the names of the roles an employee is a member of, sorted.
+func (p *Roles) MemberRoles(_ context.Context, counterpartyGUID, employeeGUID string) []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.banks[strings.ToLower(counterpartyGUID)]
+	if b == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(b.member[strings.ToLower(employeeGUID)]))
+}
