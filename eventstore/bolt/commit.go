@@ -208,8 +208,11 @@ func (s *Store) commitLoop() {
 			return
 		}
 		c.batch = append(c.batch, r)
-		if open = c.gather(); open {
-			open = c.run()
+		// A queue closed while gathering still leaves the gathered requests to answer: Close lets the
+		// committer finish those already handed to it, and their appenders are waiting.
+		open = c.gather()
+		if !c.run() {
+			open = false
 		}
 		c.expected = len(c.batch) + len(s.reqs)
 		clear(c.batch) // let answered requests go

@@ -245,3 +245,55 @@ func TestDecodeNeverPanics(t *testing.T) {
 		peekStreamType(b)
 	}
 }
+
+// TestCloseDuringGather closes the store while the committer waits for the writers it expects back (see
+// gather): the request it has already taken must still be answered, not dropped with its appender waiting
+// forever. The window is maxGatherWait long, so the test tries Close at several delays into it.
+func TestCloseDuringGather(t *testing.T) {
+	ctx := context.Background()
+	for i := range 60 {
+		s, err := Open(filepath.Join(t.TempDir(), "events.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two appends in one commit, so that the committer expects two requests for the next one.
+		entered, release := make(chan struct{}), make(chan struct{})
+		var held atomic.Bool
+		hook := func() {
+			if held.CompareAndSwap(false, true) {
+				close(entered)
+				<-release
+			}
+		}
+		s.testHookBatch.Store(&hook)
+		first := make(chan error, 2)
+		go func() { _, err := s.Append(ctx, "a", eventstore.Any{}, testEvent(0)); first <- err }()
+		<-entered
+		go func() { _, err := s.Append(ctx, "b", eventstore.Any{}, testEvent(1)); first <- err }()
+		for len(s.reqs) == 0 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		close(release)
+		for range 2 {
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A lone append: the committer takes it and waits for a second that never comes.
+		done := make(chan error, 1)
+		go func() { _, err := s.Append(ctx, "c", eventstore.Any{}, testEvent(2)); done <- err }()
+		for len(s.reqs) > 0 || s.Stats().Appends < 2 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		time.Sleep(time.Duration(i%20) * 10 * time.Microsecond)
+		s.Close()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, eventstore.ErrClosed) {
+				t.Fatalf("append during Close: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: an append taken by the committer before Close was never answered", i)
+		}
+	}
+}
