@@ -420,7 +420,7 @@ func (w *batchWriter) retry(st streamState, r *appendReq) (res eventstore.Append
 	}
 	lc := newLogCursor(w.log)
 	matched, lastPos := uint64(0), uint64(0)
-	walk := newRevWalker(w.revs, st.id, at, eventstore.Forwards)
+	walk := newRevWalker(w.revs, &st, at, eventstore.Forwards)
 	for matched < n {
 		_, pos, ok := walk.next()
 		if !ok {
@@ -442,7 +442,7 @@ func (w *batchWriter) retry(st streamState, r *appendReq) (res eventstore.Append
 		return eventstore.AppendResult{NextExpectedRevision: at + n - 1, Position: position(lastPos)}, true, nil
 	}
 	if tail {
-		walk := newRevWalker(w.revs, st.id, at, eventstore.Forwards)
+		walk := newRevWalker(w.revs, &st, at, eventstore.Forwards)
 		for {
 			_, pos, ok := walk.next()
 			if !ok {
@@ -504,14 +504,13 @@ func (w *batchWriter) write(st streamState, r *appendReq) (eventstore.AppendResu
 		return eventstore.AppendResult{}, err
 	}
 	w.next += uint64(len(r.events))
-	v := w.arena.alloc(runBytes)
-	encodeRun(v, first, len(r.events))
-	var rk [16]byte
-	if err := w.revs.Put(revKey(rk[:], st.id, start), v); err != nil {
+	tail, err := w.addRun(&st, first, uint64(len(r.events)))
+	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	st.tail = tail
 	st.lastRev, st.lastPos, st.last = start+uint64(len(r.events))-1, w.next-1, enc.last
-	sv := w.arena.alloc(stateBytes)
+	sv := w.arena.alloc(stateSize(st))
 	encodeState(sv, st)
 	if err := w.streams.Put([]byte(r.stream), sv); err != nil {
 		return eventstore.AppendResult{}, err
@@ -520,6 +519,39 @@ func (w *batchWriter) write(st streamState, r *appendReq) (eventstore.AppendResu
 	w.events += len(r.events)
 	w.written = append(w.written, written{stream: r.stream, head: head{rev: st.lastRev, hash: st.last}})
 	return eventstore.AppendResult{NextExpectedRevision: st.lastRev, Position: position(st.lastPos)}, nil
+}
+
+// addRun returns the stream's tail with the run of an append of count events at position pos added. The run extends the tail's last run when the append follows it in the log (the
+// stream's only writer, or two appends in one batch). When the tail is full, it moves to the revisions
+// bucket as one packed entry and the new run starts the next tail: so a stream's appends write that bucket
+// once per maxRuns appends, not each time. The result lives in the arena; st.tail may point into the
+// transaction's pages, which the write to the streams bucket is about to replace.
+func (w *batchWriter) addRun(st *streamState, pos, count uint64) ([]byte, error) {
+	old := st.tail
+	if n := numRuns(old); n > 0 {
+		last := runAt(old, n-1, 0)
+		if last.pos+last.count == pos && last.count+count <= maxRunEvents {
+			tail := w.arena.alloc(len(old))
+			copy(tail, old)
+			putRun(tail[len(old)-runBytes:], last.pos, last.count+count)
+			return tail, nil
+		}
+		if n < maxRuns {
+			tail := w.arena.alloc(len(old) + runBytes)
+			copy(tail, old)
+			putRun(tail[len(old):], pos, count)
+			return tail, nil
+		}
+		packed := w.arena.alloc(len(old))
+		copy(packed, old)
+		var k [16]byte
+		if err := w.revs.Put(revKey(k[:], st.id, st.tailFirst), packed); err != nil {
+			return nil, err
+		}
+	}
+	tail := w.arena.alloc(runBytes)
+	putRun(tail, pos, count)
+	return tail, nil
 }
 
 // arena hands out slices of large chunks that are reused from one commit to the next: bbolt holds on to the

@@ -9,24 +9,37 @@ import (
 	"github.com/kazna-ledger/kazna/eventstore"
 )
 
-// The file holds four buckets (format 1). Integers in keys are big-endian so that cursors walk in order.
+// The file holds four buckets (format 2). Integers in keys are big-endian so that cursors walk in order.
 //
 //	meta       "format" → formatVersion; "last" → u64 position of the last event of the log (0 when empty)
 //	log        first position u64 → chunk: one append's records, each a uvarint length and the record
 //	           (see encodeRecord); positions are 1, 2, 3… without gaps, so a chunk of n events at p holds
 //	           positions p…p+n-1 and the next chunk starts at p+n
-//	streams    name → stream id u64 | last revision u64 | last position u64 | last hash [32]
-//	revisions  stream id u64 ‖ first revision u64 → first position u64 | count u32
+//	streams    name → stream id u64 | last revision u64 | last position u64 | last hash [32] | tail runs
+//	revisions  stream id u64 ‖ first revision u64 → packed runs
 //
-// A log chunk and a revisions entry each stand for one append, whose events sit at consecutive positions:
-// an append of 100 events is one log value and one index entry, not 200 keys, which is most of what bbolt
-// spends per event. A read of one event seeks its chunk and skips the records before it. A stream's runs are contiguous from revision 0. Stream ids come from the streams bucket's
-// sequence so that revision keys stay short and each stream's keys sit together. Keeping the last hash in the stream's entry lets an append link its chain without reading
-// the stream's last event.
+// A run is pos u64 | count u32: count events of the stream at consecutive revisions and consecutive
+// positions pos…pos+count-1. A run list (tail runs, packed runs) holds 1 to maxRuns runs that follow each
+// other: the next run's first revision is the previous run's first revision plus its count, and its position
+// is higher than the previous run's last. A stream's runs cover revisions 0…last revision without a gap:
+// its packed entries, in key order, then the tail runs in its streams value, which end at the last
+// revision and position (so the tail's first revision is the last revision + 1 − the tail's counts).
+//
+// An append of n events is one log chunk and one run, not n keys, which is most of what bbolt spends per
+// event; an append that lands right after the stream's previous one in the log extends that run. A read of
+// one event seeks its chunk and skips the records before it. The runs of a stream's recent appends stay in
+// its streams value, which an append rewrites anyway; only when that tail is full (maxRuns runs) does an
+// append move it to the revisions bucket as one packed entry keyed by the tail's first revision. Writing
+// the index entry of every append to the revisions bucket instead dirtied one more leaf page per append in
+// each commit (every stream's last entry lives in a different leaf), and a commit's cost grows with the
+// pages it writes; now the revisions bucket is written once per maxRuns appends of a stream. Stream ids
+// come from the streams bucket's sequence so that revision keys stay short and each stream's keys sit
+// together. Keeping the last hash in the stream's entry lets an append link its chain without reading the
+// stream's last event.
 //
 // There is deliberately no event-ID index. The contract recognises a retry only at the place in the stream
-// where the writer expected its events, which the revisions bucket answers; an index keyed by random UUIDs
-// would dirty one page per event in every commit, several times the log's own write volume.
+// where the writer expected its events, which the run index answers; an index keyed by random UUIDs would
+// dirty one page per event in every commit, several times the log's own write volume.
 var (
 	bucketMeta      = []byte("meta")
 	bucketLog       = []byte("log")
@@ -37,7 +50,9 @@ var (
 	keyLast   = []byte("last")
 )
 
-const formatVersion = 1
+// formatVersion 2 keeps a stream's recent runs in its streams value (format 1 had one revisions entry per
+// append). Format 1 only ever came from pre-releases, so there is no conversion: such a file is refused.
+const formatVersion = 2
 
 // A record is the fixed part first, so that an ID or a hash is read at a known offset, then the
 // variable-length fields, each a uvarint length and its bytes. Stream and type come before the rest so that a
@@ -54,7 +69,7 @@ const (
 	recordVersion = 1
 )
 
-// stateBytes is the size of a streams-bucket value.
+// stateBytes is the size of the fixed part of a streams-bucket value, before its tail runs.
 const stateBytes = 8 + 8 + 8 + 32
 
 var errCorrupt = errors.New("bolt: corrupt record")
@@ -242,6 +257,10 @@ type streamState struct {
 	lastRev uint64
 	lastPos uint64
 	last    eventstore.Hash
+	// tail is the stream's newest runs as stored (checked by decodeState); it may point into the
+	// transaction's pages, so it is valid only while the transaction is open.
+	tail      []byte
+	tailFirst uint64 // revision of the tail's first event
 }
 
 func (s streamState) public() eventstore.StreamState {
@@ -252,47 +271,92 @@ func decodeState(v []byte) (streamState, error) {
 	if v == nil {
 		return streamState{}, nil
 	}
-	if len(v) != stateBytes {
+	if len(v) < stateBytes+runBytes {
 		return streamState{}, fmt.Errorf("bolt: corrupt stream entry (%d bytes)", len(v))
 	}
-	st := streamState{exists: true, id: u64(v), lastRev: u64(v[8:]), lastPos: u64(v[16:])}
+	st := streamState{exists: true, id: u64(v), lastRev: u64(v[8:]), lastPos: u64(v[16:]), tail: v[stateBytes:]}
 	copy(st.last[:], v[24:])
+	events, lastPos, err := checkRuns(st.tail)
+	if err != nil {
+		return streamState{}, fmt.Errorf("bolt: corrupt stream entry: %w", err)
+	}
+	if events > st.lastRev || lastPos != st.lastPos {
+		// events is the tail's event count less one, so the first comparison cannot overflow.
+		return streamState{}, fmt.Errorf("bolt: corrupt stream entry: its tail holds %d events ending at position %d, its last revision is %d at %d",
+			events+1, lastPos, st.lastRev, st.lastPos)
+	}
+	st.tailFirst = st.lastRev - events
 	return st, nil
 }
 
+// stateSize is the size of st's streams-bucket value.
+func stateSize(st streamState) int { return stateBytes + len(st.tail) }
+
+// encodeState writes st into b, which must be stateSize(st) bytes.
 func encodeState(b []byte, st streamState) {
 	putU64(b, st.id)
 	putU64(b[8:], st.lastRev)
 	putU64(b[16:], st.lastPos)
 	copy(b[24:], st.last[:])
+	copy(b[stateBytes:], st.tail)
 }
 
-// runBytes is the size of a revisions-bucket value.
-const runBytes = 8 + 4
+const (
+	// runBytes is the size of a stored run.
+	runBytes = 8 + 4
+	// maxRuns bounds a run list. A stream's value grows by runBytes per tail run and is rewritten on every
+	// append; the revisions bucket is written once per maxRuns appends of a stream. 16 keeps the value
+	// within about 250 bytes while cutting the revisions writes of single-event appends sixteenfold.
+	maxRuns = 16
+	// maxRunEvents is the most events one run holds (its count is a u32); appends are far smaller, but
+	// runs that are extended by the appends after them would otherwise grow without bound.
+	maxRunEvents = 1<<32 - 1
+)
 
-// run is one append's events of a stream: revisions first…first+count-1 at positions pos…pos+count-1.
+// run is count events of a stream: revisions first…first+count-1 at positions pos…pos+count-1.
 type run struct {
 	first, pos, count uint64
 }
 
-func encodeRun(b []byte, pos uint64, count int) {
+func (r run) end() uint64 { return r.first + r.count }
+
+func putRun(b []byte, pos, count uint64) {
 	putU64(b, pos)
 	binary.BigEndian.PutUint32(b[8:], uint32(count))
 }
 
-// parseRun decodes a revisions entry; ok is false when the key belongs to another stream (or none).
-func parseRun(k, v []byte, stream uint64) (r run, ok bool, err error) {
-	if len(k) != 16 || u64(k) != stream {
-		return r, false, nil
+// runAt is the i-th run of a run list that checkRuns accepted, with its first revision given.
+func runAt(list []byte, i int, first uint64) run {
+	b := list[i*runBytes:]
+	return run{first: first, pos: u64(b), count: uint64(binary.BigEndian.Uint32(b[8:]))}
+}
+
+func numRuns(list []byte) int { return len(list) / runBytes }
+
+// checkRuns checks a run list: 1 to maxRuns whole runs, none empty, positions rising. It returns the
+// number of events it holds less one (so that it never overflows) and the position of its last event.
+func checkRuns(list []byte) (events, lastPos uint64, err error) {
+	n := len(list) / runBytes
+	if len(list)%runBytes != 0 || n < 1 || n > maxRuns {
+		return 0, 0, fmt.Errorf("a run list of %d bytes", len(list))
 	}
-	if len(v) != runBytes {
-		return r, false, fmt.Errorf("bolt: corrupt revision index entry %x", k)
+	total := uint64(0)
+	for i := range n {
+		r := runAt(list, i, 0)
+		if r.count == 0 || r.pos <= lastPos || r.pos+(r.count-1) < r.pos {
+			return 0, 0, fmt.Errorf("run %d of %d (position %d, %d events) does not follow position %d", i, n, r.pos, r.count, lastPos)
+		}
+		total += r.count // at most maxRuns × 2³² − 1: no overflow
+		lastPos = r.pos + r.count - 1
 	}
-	r = run{first: u64(k[8:]), pos: u64(v), count: uint64(binary.BigEndian.Uint32(v[8:]))}
-	if r.count == 0 || r.pos == 0 || r.first+r.count < r.first {
-		return r, false, fmt.Errorf("bolt: corrupt revision index entry %x", k)
-	}
-	return r, true, nil
+	return total - 1, lastPos, nil
+}
+
+// runsEnd returns the revision after the last of a run list that starts at first, and false if that
+// does not fit in a revision.
+func runsEnd(first, events uint64) (uint64, bool) {
+	end := first + events + 1
+	return end, end > first
 }
 
 func revKey(b []byte, id, revision uint64) []byte {

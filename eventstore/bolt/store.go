@@ -156,6 +156,9 @@ func prepare(db *bbolt.DB) (last uint64, err error) {
 			return meta.Put(keyLast, zero[:])
 		}
 		if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
+			if len(v) == 1 && v[0] == 1 {
+				return errors.New("format 1 was created by an older pre-release; recreate the data directory")
+			}
 			return fmt.Errorf("unknown format %v (want %d)", v, formatVersion)
 		}
 		v := meta.Get(keyLast)
@@ -203,9 +206,17 @@ func checkTail(log, streams, revs *bbolt.Bucket, last uint64) error {
 	if !st.exists || st.lastRev != e.Revision || st.lastPos != last || st.last != e.Hash {
 		return fmt.Errorf("the last event (%s revision %d at %d) is not its stream's last event", e.Stream, e.Revision, last)
 	}
-	w := newRevWalker(revs, st.id, e.Revision, eventstore.Forwards)
+	w := newRevWalker(revs, &st, e.Revision, eventstore.Forwards)
 	if _, pos, ok := w.next(); !ok || pos != last {
 		return fmt.Errorf("the revision index does not place %s revision %d at %d (%v)", e.Stream, e.Revision, last, w.Err())
+	}
+	// Where the stream's packed entries meet its tail: the last entry must end where the tail begins.
+	if st.tailFirst > 0 {
+		w := newRevWalker(revs, &st, st.tailFirst-1, eventstore.Forwards)
+		w.next()
+		if rev, _, ok := w.next(); !ok || rev != st.tailFirst {
+			return fmt.Errorf("the revision index of %s does not reach its tail at revision %d (%v)", e.Stream, st.tailFirst, w.Err())
+		}
 	}
 	return nil
 }
@@ -283,7 +294,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		}
 		col.grow(count)
 		lc := newLogCursor(tx.Bucket(bucketLog))
-		w := newRevWalker(tx.Bucket(bucketRevisions), st.id, from, dir)
+		w := newRevWalker(tx.Bucket(bucketRevisions), &st, from, dir)
 		for col.len() < count {
 			rev, pos, ok := w.next()
 			if !ok {

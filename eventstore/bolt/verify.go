@@ -47,7 +47,7 @@ func (s *Store) Verify(ctx context.Context) error {
 		// Each stream: its revisions lead to records of that stream and revision, in an unbroken chain that
 		// ends where its entry says. Distinct (stream, revision) pairs reach distinct records, so if the
 		// streams' events add up to the log's length, every event of the log belongs to exactly one stream.
-		total := uint64(0)
+		total, packed := uint64(0), 0
 		revs := tx.Bucket(bucketRevisions)
 		err := tx.Bucket(bucketStreams).ForEach(func(name, v []byte) error {
 			stream := string(name)
@@ -56,7 +56,7 @@ func (s *Store) Verify(ctx context.Context) error {
 				return fmt.Errorf("bolt: verify: stream %q: %w", stream, err)
 			}
 			chain := eventstore.NewChainVerifier(stream)
-			w := newRevWalker(revs, st.id, 0, eventstore.Forwards)
+			w := newRevWalker(revs, &st, 0, eventstore.Forwards)
 			count, lastPos := uint64(0), uint64(0)
 			var lastHash eventstore.Hash
 			for {
@@ -87,6 +87,7 @@ func (s *Store) Verify(ctx context.Context) error {
 			if err := w.Err(); err != nil {
 				return fmt.Errorf("bolt: verify: stream %q: %w", stream, err)
 			}
+			packed += w.packed
 			if count == 0 || count != st.lastRev+1 || lastPos != st.lastPos || lastHash != st.last {
 				return fmt.Errorf("bolt: verify: stream %q holds revisions 0 to %d ending at position %d, but its entry says %d at %d (or another last hash)",
 					stream, int64(count)-1, lastPos, st.lastRev, st.lastPos)
@@ -98,6 +99,20 @@ func (s *Store) Verify(ctx context.Context) error {
 		}
 		if total != last {
 			return fmt.Errorf("bolt: verify: the streams hold %d events but the log %d", total, last)
+		}
+		// The walks reached each stream's packed entries in turn; an entry they did not reach belongs to no
+		// stream's run list.
+		entries := 0
+		c := revs.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if entries++; entries%verifyCtxEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		if entries != packed {
+			return fmt.Errorf("bolt: verify: the revision index holds %d entries, but the streams' runs reach %d of them", entries, packed)
 		}
 		return nil
 	})
