@@ -25,6 +25,8 @@ type Deps struct {
 	Roles RoleDirectory
 	// JWKS publishes the platform's token-signing public keys. Nil answers 503 on the JWKS endpoint.
 	JWKS JWKSSource
+	// Login checks logins and issues platform tokens. Nil answers 503 on the login endpoint.
+	Login LoginService
 	// Health answers /healthz and /readyz. Nil serves a Health with no dependency checks.
 	Health *Health
 	// Logger receives access and error logs. Nil uses slog.Default().
@@ -48,6 +50,7 @@ func Routes(d Deps) []Route {
 		{"GET", "/api/v1/openapi.json", Public, serveOpenAPI("application/json")},
 		{"GET", "/api/v1/openapi.yaml", Public, serveOpenAPI("application/yaml")},
 		{"GET", "/api/v1/.well-known/jwks.json", Public, jwksHandler(d.JWKS)},
+		{"POST", "/api/v1/auth/login", Public, newLoginHandler(d.Login).login},
 
 		{"GET", cp + "/rbac/permission", PermRBACRead, rbac.permissionTitles},
 		{"GET", cp + "/rbac/permission/table", PermRBACRead, rbac.permissionTable},

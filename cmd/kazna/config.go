@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kazna-ledger/kazna/app"
+	"github.com/kazna-ledger/kazna/domain/money"
 )
 
 // config holds the settings of one kazna run, from flags whose defaults come from KAZNA_* variables.
@@ -25,6 +29,13 @@ type config struct {
 	Passphrase      string
 	LocalnetAddr    string
 	LedgerClose     time.Duration
+
+	// platform (the administrator's password is read from KAZNA_ADMIN_PASSWORD by serve, never from a flag)
+	AdminLogin       string
+	AssetCode        string
+	AssetStellarCode string
+	AssetDecimals    int
+	SigningKeyMaxAge time.Duration
 
 	// Set by tests, not by flags: where logs go (default stderr), a hook told the address serve listens on,
 	// and extra routes (a slow handler that proves requests in flight finish at shutdown).
@@ -47,7 +58,19 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.Passphrase, "network-passphrase", "KAZNA_NETWORK_PASSPHRASE", "", "passphrase of the Stellar network at --horizon-url: testnet, public, or the passphrase itself")
 	stringFlag(fs, &c.LocalnetAddr, "localnet-addr", "KAZNA_LOCALNET_ADDR", "127.0.0.1:8000", "loopback address where the embedded development network serves its Horizon API")
 	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
+	stringFlag(fs, &c.AdminLogin, "admin-login", envAdminLogin, app.DefaultAdminLogin, "login of the platform administrator, created at the first start (its password comes from "+envAdminPassword+", or is generated into <data>/"+app.AdminPasswordFile+")")
+	stringFlag(fs, &c.AssetCode, "asset-code", "KAZNA_ASSET_CODE", "UAH", "code of the e-money asset in the API; fixed at the first start")
+	stringFlag(fs, &c.AssetStellarCode, "asset-stellar-code", "KAZNA_ASSET_STELLAR_CODE", "eUAH", "code of the asset on Stellar (1 to 12 letters or digits); fixed at the first start")
+	intFlag(fs, &c.AssetDecimals, "asset-decimals", "KAZNA_ASSET_DECIMALS", 2, "decimal places of the asset's minor unit (0 to 7); fixed at the first start")
+	durationFlag(fs, &c.SigningKeyMaxAge, "signing-key-max-age", "KAZNA_SIGNING_KEY_MAX_AGE", app.DefaultKeyMaxAge, "age after which a start rotates the token signing key (the new key is published 5 minutes before it signs)")
 }
+
+// Environment variables of the platform administrator. The password is never a flag, so that it stays out of
+// process lists and shell history.
+const (
+	envAdminLogin    = "KAZNA_ADMIN_LOGIN"
+	envAdminPassword = "KAZNA_ADMIN_PASSWORD"
+)
 
 func (c *config) validate() error {
 	if strings.TrimSpace(c.Data) == "" {
@@ -64,6 +87,12 @@ func (c *config) validate() error {
 	}
 	if c.LedgerClose < 0 {
 		return fmt.Errorf("--ledger-close (KAZNA_LEDGER_CLOSE) must be a duration such as 1s")
+	}
+	if c.AssetDecimals < 0 || c.AssetDecimals > money.MaxDecimals {
+		return fmt.Errorf("--asset-decimals (KAZNA_ASSET_DECIMALS) must be a number from 0 to %d", money.MaxDecimals)
+	}
+	if c.SigningKeyMaxAge < 0 || c.SigningKeyMaxAge > 0 && c.SigningKeyMaxAge < time.Hour {
+		return fmt.Errorf("--signing-key-max-age (KAZNA_SIGNING_KEY_MAX_AGE) must be a duration of at least 1h, such as 720h")
 	}
 	return nil
 }
@@ -94,6 +123,17 @@ func stringFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 		def = v
 	}
 	fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func intFlag(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		} else {
+			def = -1 // refused by validate, naming the variable
+		}
+	}
+	fs.IntVar(p, name, def, usage+" (env "+env+")")
 }
 
 func durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,6 +109,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 	var logs syncBuffer
 	c := &config{Data: data, LogLevel: "info", LogFormat: "text", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
 		LocalnetAddr: "127.0.0.1:0", LedgerClose: 100 * time.Millisecond,
+		AssetCode: "UAH", AssetStellarCode: "eUAH", AssetDecimals: 2,
 		logOut:   &logs,
 		onListen: func(a string) { addrCh <- a },
 		extraRoutes: func(mux *http.ServeMux) {
@@ -119,7 +121,14 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 		}}
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, c, io.Discard) }()
-	addr := <-addrCh
+	var addr string
+	select {
+	case addr = <-addrCh:
+	case err := <-served:
+		t.Fatalf("serve stopped before listening: %v; logs:\n%s", err, logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not listen within a minute; logs:\n%s", logs.String())
+	}
 	base := "http://" + addr
 
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -155,6 +164,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 			t.Fatalf("GET %s: %d %+v, want %d with a JSON error", path, resp.StatusCode, body, want)
 		}
 	}
+	checkPlatformLogin(t, base, data)
 	// Embedded mode keeps the master key in the data directory, readable by its owner only, and the
 	// development network's ledger beside the event store.
 	if fi, err := os.Stat(filepath.Join(data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -273,5 +283,65 @@ func TestServeBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 	got, err := s.ReadStream(context.Background(), "check-1", eventstore.Forwards, 0, 10)
 	if err != nil || len(got) != 1 || got[0].ID != ev.ID {
 		t.Fatalf("the event written before serve is not intact: %v %v", got, err)
+	}
+}
+
+// checkPlatformLogin logs in as the platform administrator with the password the first start generated, finds
+// the token's kid in the JWKS, and uses the token on a bank's path (the platform administrator acts in any bank).
+func checkPlatformLogin(t *testing.T, base, data string) {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(data, "admin-password"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin-password should exist with mode 0600: %v %v", fi, err)
+	}
+	pw, _ := os.ReadFile(filepath.Join(data, "admin-password"))
+	body, _ := json.Marshal(map[string]string{"login": "admin", "password": strings.TrimSpace(string(pw))})
+	resp, err := http.Post(base+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.ExpiresIn <= 0 {
+		t.Fatalf("admin login: %d %+v", resp.StatusCode, tok)
+	}
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.AccessToken, ".")[0])
+	var h struct{ Kid string }
+	json.Unmarshal(header, &h)
+
+	resp, err = http.Get(base + "/api/v1/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwks struct{ Keys []struct{ Kid string } }
+	json.NewDecoder(resp.Body).Decode(&jwks)
+	resp.Body.Close()
+	found := false
+	for _, k := range jwks.Keys {
+		found = found || (k.Kid == h.Kid && h.Kid != "")
+	}
+	if resp.StatusCode != 200 || !found {
+		t.Fatalf("JWKS %d %+v lacks the token's kid %q", resp.StatusCode, jwks, h.Kid)
+	}
+
+	table := base + "/api/v1/counterparty/" + uuid.NewString() + "/rbac/permission/table"
+	for token, want := range map[string]int{tok.AccessToken: 200, "": 401} {
+		req, _ := http.NewRequest("GET", table, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET permission table with token %v: %d, want %d", token != "", resp.StatusCode, want)
+		}
 	}
 }

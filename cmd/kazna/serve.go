@@ -5,12 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/kazna-ledger/kazna/api"
+	"github.com/kazna-ledger/kazna/app"
+	"github.com/kazna-ledger/kazna/domain/money"
+	"github.com/kazna-ledger/kazna/eventstore"
+	"github.com/kazna-ledger/kazna/stellar/custody"
 )
+
+// bootstrapTimeout bounds the platform's start-up steps, the issuer's two transactions included.
+const bootstrapTimeout = 2 * time.Minute
+
+// bootstrapPlatform starts the platform (asset, issuer, signing keys, administrator) once the store, the
+// vault and the network are open; on later starts it resumes what a crash left undone and rotates an old key.
+func bootstrapPlatform(ctx context.Context, c *config, store eventstore.Store, vault *custody.Vault, n *network, log *slog.Logger) (*app.Platform, error) {
+	ctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
+	defer cancel()
+	plat, err := app.Bootstrap(ctx, app.PlatformDeps{
+		Store: store, Vault: vault, Network: n.horizon, Logger: log,
+		Config: app.PlatformConfig{
+			Asset:         money.Asset{Code: c.AssetCode, StellarCode: c.AssetStellarCode, Decimals: int32(c.AssetDecimals)},
+			AdminLogin:    c.AdminLogin,
+			AdminPassword: os.Getenv(envAdminPassword),
+			DataDir:       c.Data,
+			KeyMaxAge:     c.SigningKeyMaxAge,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("platform bootstrap: %w", err)
+	}
+	return plat, nil
+}
 
 // serve runs Kazna until ctx ends (SIGINT or SIGTERM), then drains: /readyz turns unready, the listener stops
 // taking connections, requests in flight finish (up to --shutdown-timeout), and the store is closed last so
@@ -46,11 +76,17 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		}
 	}()
 
+	plat, err := bootstrapPlatform(ctx, c, store, vault, stellarNet, log)
+	if err != nil {
+		return err
+	}
+
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
-	// Authentication and the JWKS are wired by the platform bootstrap; until then the router fails closed:
-	// every protected route answers 401 and the JWKS endpoint 503.
+	// Bank JWTs (CX-Authorization) are refused until banks can register their keys (no BankKeys yet).
+	authn := &api.TokenAuthenticator{Tokens: plat.Keyring()}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewRouter(api.Deps{Health: health, Logger: log}))
+	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
+		Health: health, Logger: log}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
