@@ -82,7 +82,7 @@ func (fakeJWKS) PublicKeys(context.Context) ([]PublicKey, error) {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testDeps() Deps {
-	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger()}
+	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{}}
 }
 
 // testRouter is the real router plus test-only routes.

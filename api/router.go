@@ -31,6 +31,12 @@ type Deps struct {
 	Health *Health
 	// Logger receives access and error logs. Nil uses slog.Default().
 	Logger *slog.Logger
+	// Counterparties registers and lists banks. Nil answers 503 on the counterparty endpoints.
+	Counterparties CounterpartyService
+	// BankKeys registers banks' JWT keys and checks bank JWTs. Nil answers 503 on the JWK endpoints.
+	BankKeys BankKeyService
+	// ReadModels lets a write wait until the read models show it (read-your-writes). Nil does not wait.
+	ReadModels ReadWaiter
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -44,6 +50,8 @@ func Routes(d Deps) []Route {
 		roles = DefaultRoleDirectory{}
 	}
 	rbac := rbacHandlers{roles: roles}
+	cps := counterpartyHandlers{svc: d.Counterparties, wait: d.ReadModels}
+	jwk := jwkHandlers{svc: d.BankKeys, wait: d.ReadModels}
 	return []Route{
 		{"GET", "/healthz", Public, plain(health.live)},
 		{"GET", "/readyz", Public, plain(health.ready)},
@@ -51,6 +59,16 @@ func Routes(d Deps) []Route {
 		{"GET", "/api/v1/openapi.yaml", Public, serveOpenAPI("application/yaml")},
 		{"GET", "/api/v1/.well-known/jwks.json", Public, jwksHandler(d.JWKS)},
 		{"POST", "/api/v1/auth/login", Public, newLoginHandler(d.Login).login},
+
+		{"GET", "/api/v1/counterparties", PermCounterpartiesRead, cps.list},
+		{"POST", "/api/v1/counterparties", PermCounterpartiesCreate, cps.create},
+		{"GET", "/api/v1/counterparties/{counterparty_guid}", PermCounterpartiesRead, cps.get},
+		{"PUT", "/api/v1/counterparties/{counterparty_guid}", PermCounterpartiesUpdate, cps.update},
+
+		{"POST", cp + "/jwk", PermJWKWrite, jwk.register},
+		{"GET", cp + "/jwk", PermJWKRead, jwk.list},
+		{"PUT", cp + "/jwk/{jwk_guid}", PermJWKWrite, jwk.update},
+		{"POST", cp + "/jwk/authenticate", PermJWKRead, jwk.authenticate},
 
 		{"GET", cp + "/rbac/permission", PermRBACRead, rbac.permissionTitles},
 		{"GET", cp + "/rbac/permission/table", PermRBACRead, rbac.permissionTable},

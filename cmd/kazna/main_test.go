@@ -165,6 +165,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 		}
 	}
 	checkPlatformLogin(t, base, data)
+	checkCounterparties(t, base, data)
 	// Embedded mode keeps the master key in the data directory, readable by its owner only, and the
 	// development network's ledger beside the event store.
 	if fi, err := os.Stat(filepath.Join(data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -343,5 +344,52 @@ func checkPlatformLogin(t *testing.T, base, data string) {
 		if resp.StatusCode != want {
 			t.Fatalf("GET permission table with token %v: %d, want %d", token != "", resp.StatusCode, want)
 		}
+	}
+}
+
+// checkCounterparties: the administrator logs in, registers a bank (its two entities open on the embedded
+// network) and finds it in the list at once (the write waits for the read models).
+func checkCounterparties(t *testing.T, base, data string) {
+	t.Helper()
+	pw, _ := os.ReadFile(filepath.Join(data, "admin-password"))
+	body, _ := json.Marshal(map[string]string{"login": "admin", "password": strings.TrimSpace(string(pw))})
+	resp, err := http.Post(base+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	call := func(method, path, body string, out any) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(out)
+		return resp.StatusCode
+	}
+	var created struct{ GUID, EmissionAccountGUID, ProcessingAccountGUID string }
+	var raw map[string]string
+	if code := call("POST", "/api/v1/counterparties", `{"name":"Serve Bank"}`, &raw); code != 200 || raw["guid"] == "" || raw["emission_account_guid"] == "" || raw["processing_account_guid"] == "" {
+		t.Fatalf("POST /counterparties: %d %v", code, raw)
+	}
+	created.GUID = raw["guid"]
+	var list struct {
+		Counterparties []struct {
+			GUID      string `json:"guid"`
+			AssetCode string `json:"asset_code"`
+		} `json:"counterparties"`
+		Total int `json:"total"`
+	}
+	if code := call("GET", "/api/v1/counterparties?names=serve+bank", "", &list); code != 200 || list.Total != 1 || list.Counterparties[0].GUID != created.GUID || list.Counterparties[0].AssetCode != "eUAH" {
+		t.Fatalf("GET /counterparties right after POST: %d %+v", code, list)
 	}
 }

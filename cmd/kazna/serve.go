@@ -14,9 +14,64 @@ import (
 	"github.com/kazna-ledger/kazna/api"
 	"github.com/kazna-ledger/kazna/app"
 	"github.com/kazna-ledger/kazna/domain/money"
+	"github.com/kazna-ledger/kazna/domain/rbac"
 	"github.com/kazna-ledger/kazna/eventstore"
+	"github.com/kazna-ledger/kazna/projections"
 	"github.com/kazna-ledger/kazna/stellar/custody"
 )
+
+// catchUpTimeout bounds the wait for the read models to replay the log before serving: a node that answers
+// reads from half-built read models would tell callers that their banks do not exist.
+const catchUpTimeout = 2 * time.Minute
+
+// readModels are the projections serve keeps in memory, fed by one Runner over $all.
+type readModels struct {
+	runner         *projections.Runner
+	counterparties *projections.Counterparties
+	employees      *projections.Employees
+	branches       *projections.Branches
+	roles          *projections.Roles
+}
+
+func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
+	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
+		branches: projections.NewBranches(), roles: projections.NewRoles()}
+	var err error
+	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
+		m.counterparties, m.employees, m.branches, m.roles)
+	return m, err
+}
+
+// roleDirectory adapts the roles read model to api.RoleDirectory: a bank's endpoint roles (branch-access roles
+// grant no endpoint permission).
+type roleDirectory struct{ roles *projections.Roles }
+
+func (d roleDirectory) Roles(ctx context.Context, counterpartyGUID string) ([]api.Role, error) {
+	rs, err := d.roles.Roles(ctx, counterpartyGUID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Role, 0, len(rs))
+	for _, r := range rs {
+		if r.BranchGUID == "" {
+			out = append(out, api.Role{Name: r.Name, Permissions: r.Permissions})
+		}
+	}
+	return out, nil
+}
+
+// defaultBankRoles converts api.DefaultRoles for rbac.Seed, with the catalogue of permissions a bank may hold.
+func defaultBankRoles() ([]rbac.RoleSpec, rbac.Catalogue) {
+	var specs []rbac.RoleSpec
+	for _, r := range api.DefaultRoles() {
+		specs = append(specs, rbac.RoleSpec{Name: r.Name, Permissions: r.Permissions})
+	}
+	known := func(name string) bool {
+		p, ok := api.PermissionByName(name)
+		return ok && !p.Platform
+	}
+	return specs, known
+}
 
 // bootstrapTimeout bounds the platform's start-up steps, the issuer's two transactions included.
 const bootstrapTimeout = 2 * time.Minute
@@ -81,12 +136,42 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return err
 	}
 
+	models, err := newReadModels(store, log)
+	if err != nil {
+		return err
+	}
+	// The runner stops before the store closes (deferred earlier, so run later): it reads the store.
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- models.runner.Run(runCtx) }()
+	defer func() {
+		stopRunner()
+		if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("read models stopped", "err", err)
+		}
+	}()
+	catchUpStart := time.Now()
+	waitCtx, cancelWait := context.WithTimeout(ctx, catchUpTimeout)
+	err = models.runner.WaitCaughtUp(waitCtx)
+	cancelWait()
+	if err != nil {
+		return fmt.Errorf("read models did not catch up with the log: %w", err)
+	}
+	log.Info("read models caught up", "position", models.runner.Checkpoint().String(), "took", time.Since(catchUpStart).Round(time.Millisecond))
+
+	roles, known := defaultBankRoles()
+	counterparties, err := app.NewCounterparties(app.CounterpartyDeps{Store: store, Vault: vault, Network: stellarNet.horizon,
+		Platform: plat, Directory: models.counterparties, Roles: roles, Known: known, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
-	// Bank JWTs (CX-Authorization) are refused until banks can register their keys (no BankKeys yet).
-	authn := &api.TokenAuthenticator{Tokens: plat.Keyring()}
+	roleDir := roleDirectory{roles: models.roles}
+	authn := &api.TokenAuthenticator{Tokens: plat.Keyring(), BankKeys: models.counterparties, Roles: roleDir}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
-		Health: health, Logger: log}))
+	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
+		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
