@@ -82,7 +82,8 @@ func (fakeJWKS) PublicKeys(context.Context) ([]PublicKey, error) {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testDeps() Deps {
-	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{}}
+	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{},
+		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}}
 }
 
 // testRouter is the real router plus test-only routes.

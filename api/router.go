@@ -37,6 +37,10 @@ type Deps struct {
 	BankKeys BankKeyService
 	// ReadModels lets a write wait until the read models show it (read-your-writes). Nil does not wait.
 	ReadModels ReadWaiter
+	// Employees creates and manages a bank's employees. Nil answers 503 on the employee endpoints.
+	Employees EmployeeService
+	// RBAC manages a bank's roles, their permissions and members. Nil answers 503 on the role endpoints.
+	RBAC RBACService
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -52,7 +56,7 @@ func Routes(d Deps) []Route {
 	rbac := rbacHandlers{roles: roles}
 	cps := counterpartyHandlers{svc: d.Counterparties, wait: d.ReadModels}
 	jwk := jwkHandlers{svc: d.BankKeys, wait: d.ReadModels}
-	return []Route{
+	routes := []Route{
 		{"GET", "/healthz", Public, plain(health.live)},
 		{"GET", "/readyz", Public, plain(health.ready)},
 		{"GET", "/api/v1/openapi.json", Public, serveOpenAPI("application/json")},
@@ -74,6 +78,9 @@ func Routes(d Deps) []Route {
 		{"GET", cp + "/rbac/permission/table", PermRBACRead, rbac.permissionTable},
 		{"GET", cp + "/rbac/permission/available", PermRBACRead, rbac.availablePermissions},
 	}
+	routes = append(routes, employeeRoutes(d.Employees)...)
+	routes = append(routes, rbacRoutes(d.RBAC)...)
+	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 
 // plain adapts a handler that writes its own answer and cannot fail.

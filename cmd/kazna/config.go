@@ -29,6 +29,7 @@ type config struct {
 	Passphrase      string
 	LocalnetAddr    string
 	LedgerClose     time.Duration
+	BackofficeURL   string
 
 	// platform (the administrator's password is read from KAZNA_ADMIN_PASSWORD by serve, never from a flag)
 	AdminLogin       string
@@ -57,6 +58,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.HorizonURL, "horizon-url", "KAZNA_HORIZON_URL", "", "Horizon of the Stellar network to settle on; empty for the embedded development network (a real network also needs KAZNA_NETWORK_PASSPHRASE and the root account's secret in KAZNA_STELLAR_ROOT_SECRET)")
 	stringFlag(fs, &c.Passphrase, "network-passphrase", "KAZNA_NETWORK_PASSPHRASE", "", "passphrase of the Stellar network at --horizon-url: testnet, public, or the passphrase itself")
 	stringFlag(fs, &c.LocalnetAddr, "localnet-addr", "KAZNA_LOCALNET_ADDR", "127.0.0.1:8000", "loopback address where the embedded development network serves its Horizon API")
+	stringFlag(fs, &c.BackofficeURL, "backoffice-url", "KAZNA_BACKOFFICE_URL", "", "base URL of the back office where employees set their password; verification links go to <url>/reset-password/?email=…&token=… (empty: a relative link)")
 	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
 	stringFlag(fs, &c.AdminLogin, "admin-login", envAdminLogin, app.DefaultAdminLogin, "login of the platform administrator, created at the first start (its password comes from "+envAdminPassword+", or is generated into <data>/"+app.AdminPasswordFile+")")
 	stringFlag(fs, &c.AssetCode, "asset-code", "KAZNA_ASSET_CODE", "UAH", "code of the e-money asset in the API; fixed at the first start")

@@ -165,7 +165,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 		}
 	}
 	checkPlatformLogin(t, base, data)
-	checkCounterparties(t, base, data)
+	checkCounterparties(t, base, data, &logs)
 	// Embedded mode keeps the master key in the data directory, readable by its owner only, and the
 	// development network's ledger beside the event store.
 	if fi, err := os.Stat(filepath.Join(data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -348,8 +348,9 @@ func checkPlatformLogin(t *testing.T, base, data string) {
 }
 
 // checkCounterparties: the administrator logs in, registers a bank (its two entities open on the embedded
-// network) and finds it in the list at once (the write waits for the read models).
-func checkCounterparties(t *testing.T, base, data string) {
+// network) and finds it in the list at once (the write waits for the read models); then the bank's first employee
+// is created, verified through the logged link, logs in, sees the bank's staff and is refused platform routes.
+func checkCounterparties(t *testing.T, base, data string, logs *syncBuffer) {
 	t.Helper()
 	pw, _ := os.ReadFile(filepath.Join(data, "admin-password"))
 	body, _ := json.Marshal(map[string]string{"login": "admin", "password": strings.TrimSpace(string(pw))})
@@ -391,5 +392,44 @@ func checkCounterparties(t *testing.T, base, data string) {
 	}
 	if code := call("GET", "/api/v1/counterparties?names=serve+bank", "", &list); code != 200 || list.Total != 1 || list.Counterparties[0].GUID != created.GUID || list.Counterparties[0].AssetCode != "eUAH" {
 		t.Fatalf("GET /counterparties right after POST: %d %+v", code, list)
+	}
+
+	// The bank's first employee: created by the platform administrator, verified through the link that the
+	// log mailer writes (no SMTP here), then logged in with the password the employee chose.
+	bankPath := "/api/v1/counterparty/" + created.GUID
+	var emp map[string]any
+	if code := call("POST", bankPath+"/employees", `{"email":"olena@serve.bank","name":"Olena","roles":["Operator"]}`, &emp); code != 200 || emp["employee_guid"] == nil {
+		t.Fatalf("POST employees: %d %v", code, emp)
+	}
+	link := regexp.MustCompile(`reset-password/\?email=[^&\s"]+&token=([A-Za-z0-9_-]+)`).FindStringSubmatch(logs.String())
+	if link == nil {
+		t.Fatalf("no verification link in the log:\n%s", logs.String())
+	}
+	var none map[string]any
+	if code := call("POST", "/api/v1/auth/set-password", `{"email":"olena@serve.bank","code":"`+link[1]+`","password":"Kazna-pass-2026!"}`, &none); code != 200 {
+		t.Fatalf("set-password: %d %v", code, none)
+	}
+	resp, err = http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"login":"olena@serve.bank","password":"Kazna-pass-2026!"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var empTok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&empTok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || empTok.AccessToken == "" {
+		t.Fatalf("employee login: %d", resp.StatusCode)
+	}
+	tok.AccessToken = empTok.AccessToken
+	var staff struct {
+		Total int `json:"total"`
+	}
+	if code := call("GET", bankPath+"/employees", "", &staff); code != 200 || staff.Total != 1 {
+		t.Fatalf("the employee lists the bank's staff: %d %+v", code, staff)
+	}
+	var denied map[string]any
+	if code := call("GET", "/api/v1/counterparties", "", &denied); code != 403 {
+		t.Fatalf("a bank employee must not list every bank: %d %v", code, denied)
 	}
 }

@@ -78,11 +78,11 @@ const bootstrapTimeout = 2 * time.Minute
 
 // bootstrapPlatform starts the platform (asset, issuer, signing keys, administrator) once the store, the
 // vault and the network are open; on later starts it resumes what a crash left undone and rotates an old key.
-func bootstrapPlatform(ctx context.Context, c *config, store eventstore.Store, vault *custody.Vault, n *network, log *slog.Logger) (*app.Platform, error) {
+func bootstrapPlatform(ctx context.Context, c *config, store eventstore.Store, vault *custody.Vault, n *network, employees app.EmployeeCredentials, log *slog.Logger) (*app.Platform, error) {
 	ctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
 	plat, err := app.Bootstrap(ctx, app.PlatformDeps{
-		Store: store, Vault: vault, Network: n.horizon, Logger: log,
+		Store: store, Vault: vault, Network: n.horizon, Employees: employees, Logger: log,
 		Config: app.PlatformConfig{
 			Asset:         money.Asset{Code: c.AssetCode, StellarCode: c.AssetStellarCode, Decimals: int32(c.AssetDecimals)},
 			AdminLogin:    c.AdminLogin,
@@ -131,15 +131,15 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		}
 	}()
 
-	plat, err := bootstrapPlatform(ctx, c, store, vault, stellarNet, log)
-	if err != nil {
-		return err
-	}
-
 	models, err := newReadModels(store, log)
 	if err != nil {
 		return err
 	}
+	plat, err := bootstrapPlatform(ctx, c, store, vault, stellarNet, app.EmployeeLogins{Employees: models.employees, Roles: models.roles}, log)
+	if err != nil {
+		return err
+	}
+
 	// The runner stops before the store closes (deferred earlier, so run later): it reads the store.
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -166,12 +166,19 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return err
 	}
 
+	directory, err := app.NewDirectory(app.DirectoryDeps{Store: store, Employees: models.employees, Branches: models.branches,
+		Roles: models.roles, WaitFor: models.runner.WaitFor, Catalogue: known, ResetURL: c.BackofficeURL, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
 	roleDir := roleDirectory{roles: models.roles}
 	authn := &api.TokenAuthenticator{Tokens: plat.Keyring(), BankKeys: models.counterparties, Roles: roleDir}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
-		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner}))
+		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
+		Employees: directory, RBAC: directory}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
