@@ -41,6 +41,8 @@ type Deps struct {
 	Employees EmployeeService
 	// RBAC manages a bank's roles, their permissions and members. Nil answers 503 on the role endpoints.
 	RBAC RBACService
+	// Branches creates, renames, deletes and lists a bank's branches. Nil answers 503 on the branch endpoints.
+	Branches BranchService
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -80,6 +82,7 @@ func Routes(d Deps) []Route {
 	}
 	routes = append(routes, employeeRoutes(d.Employees)...)
 	routes = append(routes, rbacRoutes(d.RBAC)...)
+	routes = append(routes, branchRoutes(d.Branches)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 

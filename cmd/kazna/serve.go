@@ -178,7 +178,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
 		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
-		Employees: directory, RBAC: directory}))
+		Employees: directory, RBAC: directory, Branches: directory}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
