@@ -78,8 +78,18 @@ func (a *TokenAuthenticator) platformCaller(ctx context.Context, header string, 
 	if err != nil {
 		return Caller{}, err
 	}
+	// The branch limits an employee to one branch's customers, accounts and payments (branchScope); a claim
+	// that is not a GUID would scope to nothing sensible, so the token is refused.
+	branch := ""
+	if c.Branch != "" {
+		b, ok := parseGUID(c.Branch)
+		if !ok {
+			return Caller{}, fmt.Errorf("%w: branch is not a GUID", auth.ErrInvalidClaim)
+		}
+		branch = b
+	}
 	if c.Counterparty == "" {
-		return Caller{Subject: c.Subject, Kind: CallerPlatformStaff, Roles: c.Roles, BranchGUID: c.Branch,
+		return Caller{Subject: c.Subject, Kind: CallerPlatformStaff, Roles: c.Roles, BranchGUID: branch,
 			Permissions: ResolvePermissions(CallerPlatformStaff, PlatformRoles(), c.Roles)}, nil
 	}
 	bank, ok := parseGUID(c.Counterparty)
@@ -95,7 +105,7 @@ func (a *TokenAuthenticator) platformCaller(ctx context.Context, header string, 
 		return Caller{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 			Message: "the roles of your bank could not be read; retry later", Retryable: true, Err: err}
 	}
-	return Caller{Subject: c.Subject, Kind: CallerEmployee, CounterpartyGUID: bank, Roles: c.Roles, BranchGUID: c.Branch,
+	return Caller{Subject: c.Subject, Kind: CallerEmployee, CounterpartyGUID: bank, Roles: c.Roles, BranchGUID: branch,
 		Permissions: ResolvePermissions(CallerEmployee, roles, c.Roles)}, nil
 }
 

@@ -6,14 +6,17 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/auth"
+	"github.com/kazna-ledger/kazna/projections"
 )
 
 var (
@@ -180,4 +183,65 @@ func requestWithVars(t *testing.T, tok string) *http.Request {
 	}}})
 	do(t, h, "GET", "/api/v1/counterparty/"+bankA+"/probe", "", nil, "CX-Authorization", tok)
 	return got
+}
+
+// TestTokenAuthenticatorBranch: the branch claim of a platform token becomes Caller.BranchGUID (and so the
+// branch scope of every handler); a branch claim that is not a GUID refuses the token.
+func TestTokenAuthenticatorBranch(t *testing.T) {
+	kr := testKeyring(t, 0)
+	a := &TokenAuthenticator{Tokens: kr, Now: func() time.Time { return authNow }}
+	caller := func(c auth.Claims) (Caller, error) {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+issue(t, kr, c, authNow))
+		return a.Authenticate(r)
+	}
+	c, err := caller(auth.Claims{Subject: "teller", Counterparty: bankA, Roles: []string{RoleOperator}, Branch: strings.ToUpper(branchX)})
+	if err != nil || c.Kind != CallerEmployee || c.BranchGUID != branchX || c.CounterpartyGUID != bankA {
+		t.Fatalf("branch claim: %+v %v", c, err)
+	}
+	if c, err := caller(auth.Claims{Subject: "head", Counterparty: bankA, Roles: []string{RoleOperator}}); err != nil || c.BranchGUID != "" {
+		t.Fatalf("no branch claim: %+v %v", c, err)
+	}
+	for _, bad := range []string{"branch-7", "not-a-guid-at-all-but-36-chars-long!", branchX + "0", " " + branchX} {
+		if _, err := caller(auth.Claims{Subject: "teller", Counterparty: bankA, Roles: []string{RoleOperator}, Branch: bad}); err == nil {
+			t.Errorf("branch claim %q accepted", bad)
+		}
+	}
+	if _, err := caller(auth.Claims{Subject: "staff", Roles: []string{RolePlatformAdministrator}, Branch: "x"}); err == nil {
+		t.Error("platform staff: a malformed branch claim accepted")
+	}
+}
+
+// TestBranchTokenThroughRouter: end to end, an employee whose token names branch X lists only branch X's
+// employees and cannot read the head office's; a malformed branch claim is a 401.
+func TestBranchTokenThroughRouter(t *testing.T) {
+	kr := testKeyring(t, 0)
+	svc := &fakeEmployees{list: []projections.Employee{
+		{GUID: uuid.NewString(), CounterpartyGUID: bankA, Login: "head"},
+		{GUID: uuid.NewString(), CounterpartyGUID: bankA, Login: "teller", BranchGUID: branchX},
+		{GUID: uuid.NewString(), CounterpartyGUID: bankA, Login: "other", BranchGUID: uuid.NewString()},
+	}}
+	a := &TokenAuthenticator{Tokens: kr, Now: func() time.Time { return authNow }}
+	h := newRouter(Deps{Authenticator: a, Logger: quietLogger()}, employeeRoutes(svc))
+	base := "/api/v1/counterparty/" + bankA + "/employees"
+	tok := func(branch string) string {
+		return issue(t, kr, auth.Claims{Subject: uuid.NewString(), Counterparty: bankA, Roles: []string{RoleAdministrator}, Branch: branch}, authNow)
+	}
+	if code, body := call(t, h, "GET", base, tok(""), ""); code != 200 || body["total"] != float64(3) {
+		t.Fatalf("bank-wide token: %d %v", code, body)
+	}
+	code, body := call(t, h, "GET", base, tok(branchX), "")
+	if code != 200 || body["total"] != float64(1) {
+		t.Fatalf("branch token: %d %v", code, body)
+	}
+	if items, _ := body["employees"].([]any); len(items) != 1 || items[0].(map[string]any)["login"] != "teller" {
+		t.Fatalf("branch token listed %v", body)
+	}
+	if code, _ := call(t, h, "GET", base+"/"+svc.list[0].GUID, tok(branchX), ""); code != 404 {
+		t.Fatalf("head office employee read with a branch token: %d", code)
+	}
+	if code, body := call(t, h, "GET", base, tok("branch-7"), ""); code != 401 || body["code"] != CodeUnauthenticated {
+		t.Fatalf("malformed branch claim: %d %v", code, body)
+	}
 }

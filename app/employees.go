@@ -528,27 +528,35 @@ type EmployeeLogins struct {
 
 // Credentials finds the employee who signs in with login: in the bank named by WithLoginCounterparty, or
 // in any bank when the login is used in only one. A login used in several banks without a bank named is
-// refused as unknown, so the caller gets the same 401 as for a wrong password.
-func (e EmployeeLogins) Credentials(ctx context.Context, login string) (subject, counterpartyGUID string, roles []string, passwordHash string, disabled bool, err error) {
+// refused as unknown, so the caller gets the same 401 as for a wrong password. The branch is the one the
+// employee record holds now (a branch-access role sets it), so a token always carries the current branch.
+func (e EmployeeLogins) Credentials(ctx context.Context, login string) (Credential, error) {
 	login = strings.ToLower(strings.TrimSpace(login))
 	var match projections.EmployeeLogin
 	if cp, _ := ctx.Value(loginCounterpartyKey{}).(string); cp != "" {
 		l, ok := e.Employees.Login(ctx, cp, login)
 		if !ok {
-			return "", "", nil, "", false, ErrUnknownLogin
+			return Credential{}, ErrUnknownLogin
 		}
 		match = l
 	} else {
 		all := e.Employees.LoginsAnywhere(ctx, login)
 		if len(all) != 1 {
-			return "", "", nil, "", false, ErrUnknownLogin
+			return Credential{}, ErrUnknownLogin
 		}
 		match = all[0]
 	}
+	emp, ok := e.Employees.Employee(ctx, match.CounterpartyGUID, match.GUID)
+	if !ok {
+		// The login row and the employee row come from the same read model; one without the other means
+		// the model changed between the two reads. Refuse rather than issue a token without the branch.
+		return Credential{}, ErrUnknownLogin
+	}
 	// The rbac aggregate is the authority for membership; the employee's own list is what was asked for.
-	roles = match.Roles
+	roles := match.Roles
 	if e.Roles != nil {
 		roles = e.Roles.MemberRoles(ctx, match.CounterpartyGUID, match.GUID)
 	}
-	return match.GUID, match.CounterpartyGUID, slices.Clone(roles), match.PasswordHash, match.Disabled, nil
+	return Credential{Subject: match.GUID, CounterpartyGUID: match.CounterpartyGUID, Roles: slices.Clone(roles),
+		Branch: strings.ToLower(emp.BranchGUID), PasswordHash: match.PasswordHash, Disabled: match.Disabled}, nil
 }

@@ -168,19 +168,19 @@ func TestEmployeeLoginsCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds := EmployeeLogins{Employees: e.emps, Roles: e.roles}
-	sub, cp, roles, _, _, err := creds.Credentials(ctx, "X@b.example")
-	if err != nil || sub != w1.GUID || cp != cp1.String() || len(roles) != 1 {
-		t.Fatalf("credentials = %s %s %v %v", sub, cp, roles, err)
+	cred, err := creds.Credentials(ctx, "X@b.example")
+	if err != nil || cred.Subject != w1.GUID || cred.CounterpartyGUID != cp1.String() || len(cred.Roles) != 1 || cred.Branch != "" {
+		t.Fatalf("credentials = %+v %v", cred, err)
 	}
 	if _, err := e.dir.CreateEmployee(ctx, cp2, EmployeeInput{Email: "x@b.example"}, Write{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, _, _, err := creds.Credentials(ctx, "x@b.example"); !errors.Is(err, ErrUnknownLogin) {
+	if _, err := creds.Credentials(ctx, "x@b.example"); !errors.Is(err, ErrUnknownLogin) {
 		t.Fatalf("ambiguous login: err = %v, want ErrUnknownLogin", err)
 	}
-	sub, _, _, _, _, err = creds.Credentials(WithLoginCounterparty(ctx, strings.ToUpper(cp1.String())), "x@b.example")
-	if err != nil || sub != w1.GUID {
-		t.Fatalf("login in named bank = %s, %v", sub, err)
+	cred, err = creds.Credentials(WithLoginCounterparty(ctx, strings.ToUpper(cp1.String())), "x@b.example")
+	if err != nil || cred.Subject != w1.GUID {
+		t.Fatalf("login in named bank = %+v, %v", cred, err)
 	}
 }
 

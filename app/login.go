@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -30,7 +31,19 @@ var (
 // EmployeeCredentials looks up a bank employee (or other platform staff) by login, for Login. It returns
 // ErrUnknownLogin for a login it does not know; any other error means it could not answer.
 type EmployeeCredentials interface {
-	Credentials(ctx context.Context, login string) (subject, counterpartyGUID string, roles []string, passwordHash string, disabled bool, err error)
+	Credentials(ctx context.Context, login string) (Credential, error)
+}
+
+// Credential is what Login needs of an employee: who the token is for and how to check the password.
+type Credential struct {
+	Subject          string   // the employee's GUID (the token's subject)
+	CounterpartyGUID string   // the employee's bank
+	Roles            []string // the employee's endpoint roles
+	// Branch is the GUID of the employee's branch, read at login; empty means the whole bank. It goes into
+	// the token, and so limits the employee to that branch's customers, accounts and payments.
+	Branch       string
+	PasswordHash string // empty until the employee has set a password
+	Disabled     bool
 }
 
 // Token is an access token issued at login.
@@ -60,19 +73,20 @@ func (p *Platform) Login(ctx context.Context, login, password string) (Token, er
 		claims = auth.Claims{Subject: s.AdminLogin, Roles: []string{AdministratorRole}}
 		hash = s.AdminPasswordHash
 	case p.deps.Employees != nil:
-		sub, cp, roles, h, dis, err := p.deps.Employees.Credentials(ctx, login)
+		cred, err := p.deps.Employees.Credentials(ctx, login)
 		switch {
 		case errors.Is(err, ErrUnknownLogin):
 			p.burn(password)
 			return Token{}, ErrInvalidCredentials
 		case err != nil:
 			return Token{}, fmt.Errorf("app: look up the login: %w", err)
-		case sub == "" || h == "":
+		case cred.Subject == "" || cred.PasswordHash == "":
 			p.burn(password)
 			return Token{}, ErrInvalidCredentials
 		}
-		claims = auth.Claims{Subject: sub, Counterparty: cp, Roles: roles}
-		hash, disabled = h, dis
+		claims = auth.Claims{Subject: cred.Subject, Counterparty: cred.CounterpartyGUID, Roles: cred.Roles,
+			Branch: strings.ToLower(cred.Branch)}
+		hash, disabled = cred.PasswordHash, cred.Disabled
 	default:
 		p.burn(password)
 		return Token{}, ErrInvalidCredentials

@@ -3,23 +3,29 @@ package app
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/kazna-ledger/kazna/auth"
 )
 
 type fakeEmployees map[string]struct {
-	cp, hash string
-	disabled bool
+	cp, hash, branch string
+	disabled         bool
 }
 
-func (f fakeEmployees) Credentials(_ context.Context, login string) (string, string, []string, string, bool, error) {
+func (f fakeEmployees) Credentials(_ context.Context, login string) (Credential, error) {
 	if login == "broken@bank.test" {
-		return "", "", nil, "", false, errors.New("read model down")
+		return Credential{}, errors.New("read model down")
 	}
 	e, ok := f[login]
 	if !ok {
-		return "", "", nil, "", false, ErrUnknownLogin
+		return Credential{}, ErrUnknownLogin
 	}
-	return login, e.cp, []string{"Operator"}, e.hash, e.disabled, nil
+	return Credential{Subject: login, CounterpartyGUID: e.cp, Roles: []string{"Operator"}, Branch: e.branch,
+		PasswordHash: e.hash, Disabled: e.disabled}, nil
 }
 
 func TestLogin(t *testing.T) {
@@ -98,5 +104,72 @@ func TestGeneratePassword(t *testing.T) {
 			t.Fatalf("%q %v", pw, err)
 		}
 		seen[pw] = true
+	}
+}
+
+// TestLoginCarriesBranch: the token of an employee of a branch names that branch (so the API limits the
+// employee to it); an employee without a branch gets no branch claim; and the branch is read at login, so a
+// branch-access role given later shows in the next token.
+func TestLoginCarriesBranch(t *testing.T) {
+	de := newDirEnv(t)
+	ctx := context.Background()
+	cp := de.bank()
+	b1, err := de.dir.CreateBranch(ctx, cp, "Kyiv", Write{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := de.dir.CreateBranch(ctx, cp, "Lviv", Write{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := de.dir.CreateEmployee(ctx, cp, EmployeeInput{Email: "in@b.example", BranchGUID: strings.ToUpper(b1.GUID)}, Write{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := de.dir.CreateEmployee(ctx, cp, EmployeeInput{Email: "all@b.example"}, Write{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, login := range []string{"in@b.example", "all@b.example"} {
+		if _, err := de.dir.SetPassword(ctx, login, de.mail.token(t, login), "Str0ng!pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := newEnv(t)
+	e.cfg.AdminPassword = "Correct-Horse-9"
+	d := e.deps()
+	d.Employees = EmployeeLogins{Employees: de.emps, Roles: de.roles}
+	p, err := Bootstrap(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := func(login string) auth.Claims {
+		t.Helper()
+		tok, err := p.Login(ctx, login, "Str0ng!pass")
+		if err != nil {
+			t.Fatalf("login %s: %v", login, err)
+		}
+		c, err := p.Keyring().Verify(tok.AccessToken, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := claims("in@b.example"); c.Subject != in.GUID || c.Counterparty != cp.String() || c.Branch != b1.GUID {
+		t.Fatalf("branch employee claims = %+v, want branch %s", c, b1.GUID)
+	}
+	if c := claims("all@b.example"); c.Branch != "" {
+		t.Fatalf("employee without a branch: claims = %+v, want no branch", c)
+	}
+
+	// A branch-access role moves the employee to its branch; the next login carries the new branch.
+	if _, err := de.dir.CreateBranchRole(ctx, cp, uuid.MustParse(b2.GUID), "LvivStaff", Write{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := de.dir.AddMember(ctx, cp, "LvivStaff", uuid.MustParse(in.GUID), true, Write{}); err != nil {
+		t.Fatal(err)
+	}
+	if c := claims("in@b.example"); c.Branch != b2.GUID {
+		t.Fatalf("after the branch role: branch = %q, want %s", c.Branch, b2.GUID)
 	}
 }
