@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +39,17 @@ type config struct {
 	AssetDecimals    int
 	SigningKeyMaxAge time.Duration
 
+	// serve --demo: a demo bank, its administrator and the reference bank authorization service in-process
+	Demo             bool
+	DemoBankAuthAddr string
+
+	// bank-auth
+	BankAuthAddr  string
+	KaznaURL      string
+	BankAuthUsers string
+
+	badEnv string // a KAZNA_* boolean that does not parse, reported by validate
+
 	// Set by tests, not by flags: where logs go (default stderr), a hook told the address serve listens on,
 	// and extra routes (a slow handler that proves requests in flight finish at shutdown).
 	logOut      io.Writer
@@ -65,6 +77,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.AssetStellarCode, "asset-stellar-code", "KAZNA_ASSET_STELLAR_CODE", "eUAH", "code of the asset on Stellar (1 to 12 letters or digits); fixed at the first start")
 	intFlag(fs, &c.AssetDecimals, "asset-decimals", "KAZNA_ASSET_DECIMALS", 2, "decimal places of the asset's minor unit (0 to 7); fixed at the first start")
 	durationFlag(fs, &c.SigningKeyMaxAge, "signing-key-max-age", "KAZNA_SIGNING_KEY_MAX_AGE", app.DefaultKeyMaxAge, "age after which a start rotates the token signing key (the new key is published 5 minutes before it signs)")
+	boolFlag(fs, &c.Demo, &c.badEnv, "demo", "KAZNA_DEMO", false, "demo mode: also run the reference bank authorization service and create \""+demoBankName+"\" with an administrator (password in <data>/"+demoPasswordFile+")")
+	stringFlag(fs, &c.DemoBankAuthAddr, "demo-bank-auth-addr", "KAZNA_DEMO_BANK_AUTH_ADDR", "127.0.0.1:9090", "with --demo: loopback address of the in-process reference bank authorization service")
 }
 
 // Environment variables of the platform administrator. The password is never a flag, so that it stays out of
@@ -96,6 +110,19 @@ func (c *config) validate() error {
 	if c.SigningKeyMaxAge < 0 || c.SigningKeyMaxAge > 0 && c.SigningKeyMaxAge < time.Hour {
 		return fmt.Errorf("--signing-key-max-age (KAZNA_SIGNING_KEY_MAX_AGE) must be a duration of at least 1h, such as 720h")
 	}
+	if c.badEnv != "" {
+		return errors.New(c.badEnv)
+	}
+	if c.KaznaURL != "" {
+		if err := checkKaznaURL(c.KaznaURL); err != nil {
+			return err
+		}
+	}
+	if c.Demo {
+		if err := checkLoopback(c.DemoBankAuthAddr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -126,6 +153,44 @@ func stringFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 	}
 	fs.StringVar(p, name, def, usage+" (env "+env+")")
 }
+
+// boolFlag is like stringFlag; a variable that is not a boolean is recorded in *bad for validate (a bool
+// has no impossible value to carry it), unless the flag is given on the command line.
+func boolFlag(fs *flag.FlagSet, p *bool, bad *string, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			def = b
+		} else {
+			*bad = fmt.Sprintf("--%s (%s) must be true or false, not %q", name, env, v)
+		}
+	}
+	*p = def
+	fs.Var(&boolValue{p: p, bad: bad}, name, usage+" (env "+env+")")
+}
+
+// boolValue is a flag.Value for boolFlag: setting it on the command line clears the environment's error.
+type boolValue struct {
+	p   *bool
+	bad *string
+}
+
+func (b *boolValue) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.p, *b.bad = v, ""
+	return nil
+}
+
+func (b *boolValue) String() string {
+	if b == nil || b.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*b.p)
+}
+
+func (b *boolValue) IsBoolFlag() bool { return true }
 
 func intFlag(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
 	if v, ok := os.LookupEnv(env); ok {

@@ -17,6 +17,8 @@ import (
 type command struct {
 	name    string
 	summary string
+	// help, if set, is printed by --help after the summary.
+	help string
 	// flags registers the command's own flags (the common ones are added for every command).
 	flags func(fs *flag.FlagSet, c *config)
 	run   func(ctx context.Context, c *config, out io.Writer) error
@@ -25,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work", flags: serveFlags, run: serve},
+		{name: "bank-auth", summary: "run the reference bank authorization service for a demo bank", help: bankAuthHelp, flags: bankAuthFlags, run: bankAuth},
 		{name: "version", summary: "print the version and build information", run: printVersion},
 	}
 }
@@ -68,7 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd.flags(fs, cfg)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kazna %s [flags]\n\n%s.\n\nFlags (each can also be set by the environment variable shown):\n", cmd.name, capitalize(cmd.summary))
+		fmt.Fprintf(fs.Output(), "Usage: kazna %s [flags]\n\n%s.\n", cmd.name, capitalize(cmd.summary))
+		if cmd.help != "" {
+			fmt.Fprintf(fs.Output(), "\n%s\n", cmd.help)
+		}
+		fmt.Fprintf(fs.Output(), "\nFlags (each can also be set by the environment variable shown):\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -100,7 +107,7 @@ Usage: kazna <command> [flags]
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 Run 'kazna <command> --help' for the flags of a command. Every flag can also be set with the
@@ -108,6 +115,7 @@ environment variable named in its help (KAZNA_*); a flag given on the command li
 
 Quick start (embedded defaults, no other process needed):
   kazna serve                      # data in ./data, API on http://127.0.0.1:8080
+  kazna serve --demo               # the same, plus a demo bank with an administrator, ready to log in
 `)
 }
 

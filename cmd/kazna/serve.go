@@ -159,6 +159,15 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}
 	log.Info("read models caught up", "position", models.runner.Checkpoint().String(), "took", time.Since(catchUpStart).Round(time.Millisecond))
 
+	// Demo mode runs the reference bank authorization service; it stops before the store closes.
+	var dm *demo
+	if c.Demo {
+		if dm, err = startDemo(c, plat.Keyring, log); err != nil {
+			return err
+		}
+		defer dm.stop()
+	}
+
 	roles, known := defaultBankRoles()
 	counterparties, err := app.NewCounterparties(app.CounterpartyDeps{Store: store, Vault: vault, Network: stellarNet.horizon,
 		Platform: plat, Directory: models.counterparties, Roles: roles, Known: known, Logger: log})
@@ -167,7 +176,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}
 
 	directory, err := app.NewDirectory(app.DirectoryDeps{Store: store, Employees: models.employees, Branches: models.branches,
-		Roles: models.roles, WaitFor: models.runner.WaitFor, Catalogue: known, ResetURL: c.BackofficeURL, Logger: log})
+		Roles: models.roles, WaitFor: models.runner.WaitFor, Catalogue: known, ResetURL: c.BackofficeURL, Mailer: dm.mailer(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -194,6 +203,14 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		c.onListen(ln.Addr().String())
 	}
 	log.Info("kazna serving", "addr", "http://"+ln.Addr().String(), "eventstore", storeName, "stellar", stellarNet.name, "data", c.Data, "version", version)
+	if dm != nil {
+		deps := demoDeps{counterparties: counterparties, directory: directory, employees: models.employees, waitFor: models.runner.WaitFor}
+		if err := dm.setup(ctx, c, deps, out, "http://"+ln.Addr().String()); err != nil {
+			_ = srv.Close()
+			<-served
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 
 	select {
 	case err := <-served:
