@@ -3,14 +3,12 @@ package branch
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/text"
 	"github.com/kazna-ledger/kazna/domain/uniqueness"
 )
 
@@ -181,17 +179,11 @@ func Decide(s State, cmd any) ([]Event, error) {
 }
 
 func checkName(s string) (string, error) {
-	if len(s) > 4*MaxNameRunes+64 || !utf8.ValidString(s) {
-		return "", &ErrInvalid{Field: "name", Reason: fmt.Sprintf("must be valid text of at most %d characters", MaxNameRunes)}
+	clean, err := text.Clean(s, text.Rule{MaxRunes: MaxNameRunes, Required: true})
+	if err != nil {
+		return "", &ErrInvalid{Field: "name", Reason: err.Error()}
 	}
-	s = strings.TrimSpace(s)
-	if s == "" || utf8.RuneCountInString(s) > MaxNameRunes {
-		return "", &ErrInvalid{Field: "name", Reason: fmt.Sprintf("must be 1 to %d characters", MaxNameRunes)}
-	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "", &ErrInvalid{Field: "name", Reason: "contains a control character"}
-	}
-	return s, nil
+	return clean, nil
 }
 
 // Decider is the branch aggregate.

@@ -10,30 +10,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/kazna-ledger/kazna/domain/text"
 )
 
-// checkText checks a free-text field: valid UTF-8, no control characters, at most maxRunes characters, and
-// not blank when required. It returns the text trimmed of surrounding space.
+// checkText checks a free-text field (see text.Clean); descriptions may span lines.
 func checkText(field, s string, maxRunes int, required bool) (string, error) {
-	if len(s) > 4*maxRunes+64 { // cheap bound before scanning: a rune is at most 4 bytes
-		return "", invalid(field, fmt.Sprintf("longer than %d characters", maxRunes))
+	clean, err := text.Clean(s, text.Rule{MaxRunes: maxRunes, Required: required, Multiline: true})
+	if err != nil {
+		return "", invalid(field, err.Error())
 	}
-	if !utf8.ValidString(s) {
-		return "", invalid(field, "not valid UTF-8")
-	}
-	s = strings.TrimSpace(s)
-	if required && s == "" {
-		return "", invalid(field, "required")
-	}
-	if utf8.RuneCountInString(s) > maxRunes {
-		return "", invalid(field, fmt.Sprintf("longer than %d characters", maxRunes))
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return "", invalid(field, "contains a control character")
-		}
-	}
-	return s, nil
+	return clean, nil
 }
 
 // checkURL checks an optional URL the platform will call: absolute http(s), a host, no credentials (they

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/text"
 	"github.com/kazna-ledger/kazna/domain/uniqueness"
 )
 
@@ -352,17 +353,11 @@ func (in ProfileInput) normalise() (Profile, error) {
 }
 
 func checkText(field, s string, maxRunes int) (string, error) {
-	if len(s) > 4*maxRunes+64 || !utf8.ValidString(s) {
-		return "", invalid(field, fmt.Sprintf("must be valid text of at most %d characters", maxRunes))
+	clean, err := text.Clean(s, text.Rule{MaxRunes: maxRunes})
+	if err != nil {
+		return "", invalid(field, err.Error())
 	}
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > maxRunes {
-		return "", invalid(field, fmt.Sprintf("longer than %d characters", maxRunes))
-	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "", invalid(field, "contains a control character")
-	}
-	return s, nil
+	return clean, nil
 }
 
 // checkEmail is deliberately loose (one @, something on each side, a dot in the domain, no spaces): the

@@ -7,12 +7,11 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/text"
 )
 
 // Administrator is the role that can be neither deleted nor stripped of a permission (the guide's rule, and
@@ -398,17 +397,11 @@ func decideSeed(s State, c Seed) ([]Event, error) {
 }
 
 func checkRoleName(name string) (string, error) {
-	if len(name) > 4*MaxRoleNameRunes+64 || !utf8.ValidString(name) {
-		return "", invalid("role", fmt.Sprintf("must be valid text of at most %d characters", MaxRoleNameRunes))
+	clean, err := text.Clean(name, text.Rule{MaxRunes: MaxRoleNameRunes, Required: true})
+	if err != nil {
+		return "", invalid("role", err.Error())
 	}
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > MaxRoleNameRunes {
-		return "", invalid("role", fmt.Sprintf("must be 1 to %d characters", MaxRoleNameRunes))
-	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "", invalid("role", "contains a control character")
-	}
-	return name, nil
+	return clean, nil
 }
 
 // checkPermission fails closed: with no catalogue, no permission is known.
