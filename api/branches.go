@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -131,7 +130,11 @@ func (h branchHandlers) update(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.visible(r, bank.String(), guid); err != nil {
 		return err
 	}
-	_, err = h.svc.UpdateBranch(r.Context(), bank, uuid.MustParse(guid), app.BranchPatch{Name: req.Name, Deleted: req.IsDeleted}, opts)
+	id, err := guidValue("branch_guid", guid)
+	if err != nil {
+		return err
+	}
+	_, err = h.svc.UpdateBranch(r.Context(), bank, id, app.BranchPatch{Name: req.Name, Deleted: req.IsDeleted}, opts)
 	if err != nil {
 		return directoryError(err)
 	}
@@ -209,14 +212,10 @@ func (h branchHandlers) list(w http.ResponseWriter, r *http.Request) error {
 		return errServiceUnavailable
 	}
 	resp := branchListResponse{List: []branchView{}}
-	if c, ok := CallerFrom(r.Context()); ok {
-		if own, all := branchScope(c); !all {
-			if len(query.GUIDs) > 0 && !slices.Contains(query.GUIDs, own) {
-				writeJSON(w, http.StatusOK, resp) // filtered to branches the caller cannot see
-				return nil
-			}
-			query.GUIDs = []string{own}
-		}
+	var visible bool
+	if query.GUIDs, visible = scopedBranches(r, query.GUIDs); !visible {
+		writeJSON(w, http.StatusOK, resp)
+		return nil
 	}
 	list, total, err := h.svc.ListBranches(r.Context(), query)
 	if err != nil {

@@ -183,12 +183,12 @@ func (h counterpartyHandlers) create(w http.ResponseWriter, r *http.Request) err
 	reg := app.CounterpartyRegistration{AssetCode: body.AssetCode, AssetIssuer: body.AssetIssuer,
 		Profile: body.patch().Apply(counterparty.Profile{})}
 	if body.GUID != "" {
-		g, ok := parseGUID(body.GUID)
-		if !ok {
-			return InvalidField("guid", "must be a GUID like 3f2c1a9e-8d4b-4c7e-9a1f-2b6d5e8c0a17")
+		g, err := guidValue("guid", body.GUID)
+		if err != nil {
+			return err
 		}
 		// The older guide's "zero → random".
-		reg.GUID = uuid.MustParse(g)
+		reg.GUID = g
 	}
 	res, err := h.svc.RegisterCounterparty(r.Context(), req, reg)
 	if err != nil {
@@ -212,7 +212,11 @@ func (h counterpartyHandlers) update(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	pos, err := h.svc.UpdateCounterparty(r.Context(), req, uuid.MustParse(guid), body.asPatch())
+	id, err := guidValue("counterparty_guid", guid)
+	if err != nil {
+		return err
+	}
+	pos, err := h.svc.UpdateCounterparty(r.Context(), req, id, body.asPatch())
 	if err != nil {
 		return domainError(err)
 	}

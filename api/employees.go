@@ -40,6 +40,24 @@ func branchScope(c Caller) (branchGUID string, all bool) {
 	return strings.ToLower(c.BranchGUID), false
 }
 
+// scopedBranches narrows a list's filter of branch GUIDs to what the caller may see: unchanged for a caller
+// who sees the whole bank, only the caller's own branch otherwise. visible is false when the caller asked only
+// for branches it cannot see, and the list is then empty.
+func scopedBranches(r *http.Request, asked []string) (filter []string, visible bool) {
+	c, ok := CallerFrom(r.Context())
+	if !ok {
+		return asked, true
+	}
+	own, all := branchScope(c)
+	if all {
+		return asked, true
+	}
+	if len(asked) > 0 && !slices.Contains(asked, own) {
+		return nil, false
+	}
+	return []string{own}, true
+}
+
 // writeOptions reads the Idempotency-Key header.
 func writeOptions(r *http.Request) (app.Write, error) {
 	k := r.Header.Get("Idempotency-Key")
@@ -190,7 +208,7 @@ func bankOf(r *http.Request) (uuid.UUID, error) {
 	if err != nil {
 		return uuid.Nil, err
 	}
-	return uuid.MustParse(g), nil
+	return guidValue("counterparty_guid", g)
 }
 
 func (h employeeHandlers) create(w http.ResponseWriter, r *http.Request) error {
@@ -290,7 +308,11 @@ func (h employeeHandlers) update(w http.ResponseWriter, r *http.Request) error {
 		low := strings.ToLower(*req.BranchGUID)
 		req.BranchGUID = &low
 	}
-	_, err = h.svc.UpdateEmployee(r.Context(), bank, uuid.MustParse(guid), app.EmployeePatch{Login: req.Login, Name: req.Name,
+	id, err := guidValue("employee_guid", guid)
+	if err != nil {
+		return err
+	}
+	_, err = h.svc.UpdateEmployee(r.Context(), bank, id, app.EmployeePatch{Login: req.Login, Name: req.Name,
 		Surname: req.Surname, PaternalName: req.PaternalName, Phone: req.Phone, BranchGUID: req.BranchGUID, Disabled: req.IsDisabled}, opts)
 	if err != nil {
 		return directoryError(err)
@@ -406,14 +428,10 @@ func (h employeeHandlers) list(w http.ResponseWriter, r *http.Request) error {
 		return errServiceUnavailable
 	}
 	resp := employeeListResponse{Employees: []employeeView{}}
-	if c, ok := CallerFrom(r.Context()); ok {
-		if own, all := branchScope(c); !all {
-			if len(query.BranchGUIDs) > 0 && !slices.Contains(query.BranchGUIDs, own) {
-				writeJSON(w, http.StatusOK, resp) // filtered to branches the caller cannot see
-				return nil
-			}
-			query.BranchGUIDs = []string{own}
-		}
+	var visible bool
+	if query.BranchGUIDs, visible = scopedBranches(r, query.BranchGUIDs); !visible {
+		writeJSON(w, http.StatusOK, resp)
+		return nil
 	}
 	list, total, err := h.svc.ListEmployees(r.Context(), query)
 	if err != nil {

@@ -55,7 +55,11 @@ func (h jwkHandlers) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	guid, pos, err := h.svc.RegisterBankKey(r.Context(), req, uuid.MustParse(cp), body.Data)
+	bank, err := guidValue("counterparty_guid", cp)
+	if err != nil {
+		return err
+	}
+	guid, pos, err := h.svc.RegisterBankKey(r.Context(), req, bank, body.Data)
 	if err != nil {
 		return domainError(err)
 	}
@@ -81,7 +85,15 @@ func (h jwkHandlers) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pos, err := h.svc.UpdateBankKey(r.Context(), req, uuid.MustParse(cp), uuid.MustParse(key), body.Data)
+	bank, err := guidValue("counterparty_guid", cp)
+	if err != nil {
+		return err
+	}
+	keyID, err := guidValue("jwk_guid", key)
+	if err != nil {
+		return err
+	}
+	pos, err := h.svc.UpdateBankKey(r.Context(), req, bank, keyID, body.Data)
 	if err != nil {
 		return domainError(err)
 	}

@@ -202,14 +202,30 @@ func boolParam(q url.Values, name string) (value, present bool, err error) {
 // parseGUID accepts only the canonical 36-character form (any case) and returns it in lower case. uuid.Parse
 // alone would also take braces, "urn:uuid:" and unhyphenated forms, giving one record several spellings.
 func parseGUID(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
+	u, ok := parseUUID(s)
+	if !ok {
 		return "", false
 	}
 	return u.String(), true
+}
+
+// parseUUID accepts only the 36-character form: uuid.Parse also takes braces, urn: and unhyphenated forms.
+func parseUUID(s string) (uuid.UUID, bool) {
+	if len(s) != 36 {
+		return uuid.Nil, false
+	}
+	u, err := uuid.Parse(s)
+	return u, err == nil
+}
+
+// guidValue parses a GUID that a handler passes on as a uuid.UUID. Validation usually checked it already;
+// parsing here again with an error, never a panic, keeps a malformed value a 400 even if that check moves.
+func guidValue(field, s string) (uuid.UUID, error) {
+	u, ok := parseUUID(s)
+	if !ok {
+		return uuid.Nil, InvalidField(field, "must be a GUID like 3f2c1a9e-8d4b-4c7e-9a1f-2b6d5e8c0a17")
+	}
+	return u, nil
 }
 
 // pathGUID reads a GUID path variable. A malformed one is 400; whether a well-formed one exists is for the

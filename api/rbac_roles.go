@@ -131,7 +131,11 @@ func (h roleWriteHandlers) createRole(w http.ResponseWriter, r *http.Request) er
 	if req.BranchGUID == "" {
 		return MissingField("branch_guid")
 	}
-	res, err := h.svc.CreateBranchRole(r.Context(), bank, uuid.MustParse(req.BranchGUID), req.RoleName, opts)
+	branch, err := guidValue("branch_guid", req.BranchGUID)
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.CreateBranchRole(r.Context(), bank, branch, req.RoleName, opts)
 	return done(w, res, err)
 }
 
@@ -202,7 +206,11 @@ func (h roleWriteHandlers) addUser(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	res, err := h.svc.AddMember(r.Context(), bank, req.RoleName, uuid.MustParse(req.UserGUID), h.branch, opts)
+	user, err := guidValue("user_guid", req.UserGUID)
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.AddMember(r.Context(), bank, req.RoleName, user, h.branch, opts)
 	return done(w, res, err)
 }
 
@@ -212,7 +220,11 @@ func (h roleWriteHandlers) removeUser(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	res, err := h.svc.RemoveMember(r.Context(), bank, req.RoleName, uuid.MustParse(req.UserGUID), h.branch, opts)
+	user, err := guidValue("user_guid", req.UserGUID)
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.RemoveMember(r.Context(), bank, req.RoleName, user, h.branch, opts)
 	return done(w, res, err)
 }
 
