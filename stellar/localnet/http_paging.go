@@ -123,82 +123,73 @@ func (n *Network) accountKnownLocked(id string) bool {
 	return live || len(n.hist.accountTxs[id]) > 0
 }
 
-func (n *Network) getAccountPayments(w http.ResponseWriter, r *http.Request) {
-	id, ok := validAccountParam(w, r)
-	if !ok {
-		return
-	}
-	q, ok := parsePage(w, r)
-	if !ok {
-		return
-	}
-	n.mu.RLock()
-	known := n.accountKnownLocked(id)
-	records, next := n.paymentsLocked(n.hist.accountPayments[id], q, baseURL(r))
-	n.mu.RUnlock()
-	if !known {
-		notFound(w)
-		return
-	}
-	writePage(w, r, q, records, next)
+// historyList is one paged Horizon collection of the history: which IDs it pages (all of them, or one
+// account's), whether a record is successful (failed ones show only with include_failed), and how it renders.
+type historyList struct {
+	all        func(h *history) []int64
+	ofAccount  func(h *history, account string) []int64
+	successful func(h *history, id int64) bool
+	render     func(h *history, id int64, base string) any
 }
 
-func (n *Network) getPayments(w http.ResponseWriter, r *http.Request) {
-	q, ok := parsePage(w, r)
-	if !ok {
-		return
+var (
+	paymentList = historyList{
+		all:        func(h *history) []int64 { return h.paymentIDs },
+		ofAccount:  func(h *history, a string) []int64 { return h.accountPayments[a] },
+		successful: func(h *history, id int64) bool { return h.ops[id].Successful },
+		render:     func(h *history, id int64, base string) any { return renderOp(h.ops[id], base) },
 	}
-	n.mu.RLock()
-	records, next := n.paymentsLocked(n.hist.paymentIDs, q, baseURL(r))
-	n.mu.RUnlock()
-	writePage(w, r, q, records, next)
+	transactionList = historyList{
+		all:        func(h *history) []int64 { return h.txIDs },
+		ofAccount:  func(h *history, a string) []int64 { return h.accountTxs[a] },
+		successful: func(h *history, id int64) bool { return h.txs[id].Successful },
+		render:     func(h *history, id int64, base string) any { return renderTx(h.txs[id], base) },
+	}
+)
+
+// serveList answers the collection of every record (GET /payments, GET /transactions).
+func (n *Network) serveList(l historyList) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, ok := parsePage(w, r)
+		if !ok {
+			return
+		}
+		n.mu.RLock()
+		records, next := n.pageLocked(l, l.all(n.hist), q, baseURL(r))
+		n.mu.RUnlock()
+		writePage(w, r, q, records, next)
+	}
 }
 
-func (n *Network) paymentsLocked(ids []int64, q pageQuery, base string) ([]any, string) {
-	sel, next := pageIDs(ids, q, func(id int64) bool { return q.includeFailed || n.hist.ops[id].Successful })
+// serveAccountList answers one account's collection (GET /accounts/{id}/payments, …/transactions), with 404
+// for an account that never existed, as in Horizon.
+func (n *Network) serveAccountList(l historyList) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := validAccountParam(w, r)
+		if !ok {
+			return
+		}
+		q, ok := parsePage(w, r)
+		if !ok {
+			return
+		}
+		n.mu.RLock()
+		known := n.accountKnownLocked(id)
+		records, next := n.pageLocked(l, l.ofAccount(n.hist, id), q, baseURL(r))
+		n.mu.RUnlock()
+		if !known {
+			notFound(w)
+			return
+		}
+		writePage(w, r, q, records, next)
+	}
+}
+
+func (n *Network) pageLocked(l historyList, ids []int64, q pageQuery, base string) ([]any, string) {
+	sel, next := pageIDs(ids, q, func(id int64) bool { return q.includeFailed || l.successful(n.hist, id) })
 	records := make([]any, len(sel))
 	for i, id := range sel {
-		records[i] = renderOp(n.hist.ops[id], base)
-	}
-	return records, nextCursor(q, next)
-}
-
-func (n *Network) getAccountTransactions(w http.ResponseWriter, r *http.Request) {
-	id, ok := validAccountParam(w, r)
-	if !ok {
-		return
-	}
-	q, ok := parsePage(w, r)
-	if !ok {
-		return
-	}
-	n.mu.RLock()
-	known := n.accountKnownLocked(id)
-	records, next := n.transactionsLocked(n.hist.accountTxs[id], q, baseURL(r))
-	n.mu.RUnlock()
-	if !known {
-		notFound(w)
-		return
-	}
-	writePage(w, r, q, records, next)
-}
-
-func (n *Network) getTransactions(w http.ResponseWriter, r *http.Request) {
-	q, ok := parsePage(w, r)
-	if !ok {
-		return
-	}
-	n.mu.RLock()
-	records, next := n.transactionsLocked(n.hist.txIDs, q, baseURL(r))
-	n.mu.RUnlock()
-	writePage(w, r, q, records, next)
-}
-
-func (n *Network) transactionsLocked(ids []int64, q pageQuery, base string) ([]any, string) {
-	sel, next := pageIDs(ids, q, func(id int64) bool { return q.includeFailed || n.hist.txs[id].Successful })
-	records := make([]any, len(sel))
-	for i, id := range sel {
-		records[i] = renderTx(n.hist.txs[id], base)
+		records[i] = l.render(n.hist, id, base)
 	}
 	return records, nextCursor(q, next)
 }
