@@ -456,7 +456,7 @@ func (p *Platform) ensureAdministrator(ctx context.Context, s platform.State) (p
 			return s, errors.New("app: no administrator password is configured and no data directory to write a generated one to")
 		}
 		var err error
-		if password, err = readOrCreatePasswordFile(path); err != nil {
+		if password, err = PasswordFile(path); err != nil {
 			return s, err
 		}
 		generated = true
@@ -478,14 +478,15 @@ func (p *Platform) ensureAdministrator(ctx context.Context, s platform.State) (p
 	return s, nil
 }
 
-// readOrCreatePasswordFile returns the password in path, or generates one and writes it there with mode
-// 0600, exclusively (a file that exists is never overwritten).
-func readOrCreatePasswordFile(path string) (string, error) {
+// PasswordFile returns the password in path, or generates one and writes it there with mode 0600,
+// exclusively (a file that exists is never overwritten) and synced before it is used, so a crash right after
+// never leaves an account whose password nobody has. The platform and demo administrators both use it.
+func PasswordFile(path string) (string, error) {
 	if b, err := readSmallFile(path, 1024); err == nil {
 		if pw := strings.TrimSpace(string(b)); pw != "" {
 			return pw, nil
 		}
-		return "", fmt.Errorf("app: %s is empty; delete it to generate a new administrator password", path)
+		return "", fmt.Errorf("app: %s is empty; delete it to generate a new password", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("app: read %s: %w", path, err)
 	}

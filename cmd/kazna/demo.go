@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -180,7 +179,7 @@ func (d *demo) ensureAdmin(ctx context.Context, deps demoDeps, bank, pwPath stri
 	if exists && l.PasswordHash != "" {
 		return nil
 	}
-	password, err := readOrCreateDemoPassword(pwPath)
+	password, err := app.PasswordFile(pwPath)
 	if err != nil {
 		return err
 	}
@@ -209,46 +208,6 @@ func (d *demo) ensureAdmin(ctx context.Context, deps demoDeps, bank, pwPath stri
 		return fmt.Errorf("set the password: %w", err)
 	}
 	return nil
-}
-
-// readOrCreateDemoPassword returns the password in path, or generates one and writes it there with mode 0600,
-// exclusively.
-func readOrCreateDemoPassword(path string) (string, error) {
-	f, err := os.Open(path)
-	if err == nil {
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, 1024))
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", path, err)
-		}
-		if pw := strings.TrimSpace(string(b)); pw != "" {
-			return pw, nil
-		}
-		return "", fmt.Errorf("%s is empty; delete it to generate a new password", path)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	pw, err := app.GeneratePassword()
-	if err != nil {
-		return "", err
-	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("create %s: %w", path, err)
-	}
-	_, werr := io.WriteString(f, pw+"\n")
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(path)
-		return "", fmt.Errorf("write %s: %w", path, werr)
-	}
-	return pw, nil
 }
 
 // printDemo tells the operator what the demo made and how to use it. Passwords are never printed: only where
