@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,20 +35,12 @@ func TestOneBatchDecidesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	if _, err := s.Append(ctx, "z", eventstore.NoStream{}, testEvent(0)); err != nil {
 		t.Fatal(err)
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	hook := func() {
-		if held.CompareAndSwap(false, true) {
-			close(entered)
-			<-release
-		}
-	}
-	s.testHookBatch.Store(&hook)
+	entered, release := holdFirstBatch(t, s)
 	commitsBefore := s.Stats().Commits
 
 	launch := func(stream string, expected eventstore.ExpectedRevision, evs ...eventstore.EventData) chan appendResult {
@@ -57,12 +50,8 @@ func TestOneBatchDecidesInOrder(t *testing.T) {
 			r, err := s.Append(ctx, stream, expected, evs...)
 			out <- appendResult{r, err}
 		}()
-		if held.Load() { // wait until it is queued, so that arrival order is the order of the calls
-			for deadline := time.Now().Add(5 * time.Second); len(s.reqs) == queued; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("request never queued")
-				}
-			}
+		if isClosed(entered) { // wait until it is queued, so that arrival order is the order of the calls
+			waitQueued(t, s, queued+1)
 		}
 		return out
 	}
@@ -76,13 +65,13 @@ func TestOneBatchDecidesInOrder(t *testing.T) {
 	r5 := launch("y", eventstore.Any{}, testEvent(5), testEvent(6))
 	r6 := launch("x", eventstore.Exact(0), e3) // a retry of r3 in the same batch
 	r7 := launch("x", eventstore.Exact(1))     // an empty append that sees r3
-	close(release)
+	release()
 
 	got := func(c chan appendResult) appendResult {
 		select {
 		case r := <-c:
 			return r
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Fatal("no answer")
 			return appendResult{}
 		}
@@ -257,23 +246,13 @@ func TestCloseDuringGather(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Two appends in one commit, so that the committer expects two requests for the next one.
-		entered, release := make(chan struct{}), make(chan struct{})
-		var held atomic.Bool
-		hook := func() {
-			if held.CompareAndSwap(false, true) {
-				close(entered)
-				<-release
-			}
-		}
-		s.testHookBatch.Store(&hook)
+		entered, release := holdFirstBatch(t, s)
 		first := make(chan error, 2)
 		go func() { _, err := s.Append(ctx, "a", eventstore.Any{}, testEvent(0)); first <- err }()
 		<-entered
 		go func() { _, err := s.Append(ctx, "b", eventstore.Any{}, testEvent(1)); first <- err }()
-		for len(s.reqs) == 0 {
-			time.Sleep(10 * time.Microsecond)
-		}
-		close(release)
+		waitQueued(t, s, 1)
+		release()
 		for range 2 {
 			if err := <-first; err != nil {
 				t.Fatal(err)
@@ -282,8 +261,10 @@ func TestCloseDuringGather(t *testing.T) {
 		// A lone append: the committer takes it and waits for a second that never comes.
 		done := make(chan error, 1)
 		go func() { _, err := s.Append(ctx, "c", eventstore.Any{}, testEvent(2)); done <- err }()
-		for len(s.reqs) > 0 || s.Stats().Appends < 2 {
-			time.Sleep(10 * time.Microsecond)
+		for deadline := time.Now().Add(time.Minute); len(s.reqs) > 0 || s.Stats().Appends < 2; time.Sleep(10 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the committer never took the lone append", i)
+			}
 		}
 		time.Sleep(time.Duration(i%20) * 10 * time.Microsecond)
 		s.Close()
@@ -294,6 +275,49 @@ func TestCloseDuringGather(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: an append taken by the committer before Close was never answered", i)
+		}
+	}
+}
+
+// holdFirstBatch makes the committer stop at the start of its next batch until release is called. The
+// returned channel closes once it is held. A failing test must not leave it held: Close waits for the
+// committer, so a test that stopped with it held would hang until the test binary's timeout instead of
+// reporting its failure. Cleanups run last-in first-out, so the release registered here runs before a
+// Close registered earlier with t.Cleanup.
+func holdFirstBatch(t *testing.T, s *Store) (entered <-chan struct{}, release func()) {
+	t.Helper()
+	in, out := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	hook := func() {
+		if held.CompareAndSwap(false, true) {
+			close(in)
+			<-out
+		}
+	}
+	s.testHookBatch.Store(&hook)
+	var once sync.Once
+	release = func() { once.Do(func() { close(out) }) }
+	t.Cleanup(release)
+	return in, release
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitQueued waits until at least n requests wait in the committer's queue. The bound is generous because
+// under -race on a loaded machine a new goroutine can take a while to run; reaching it is a failure, not
+// a hang.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); len(s.reqs) < n; time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after a minute, want %d", len(s.reqs), n)
 		}
 	}
 }
