@@ -232,6 +232,43 @@ func PermissionByGUID(guid string) (Permission, bool) {
 // grantable reports whether a bank's role may hold p: endpoint permissions that are not the platform's.
 func grantable(p Permission) bool { return p.KetoKind == KetoKindEndpoint && !p.Platform }
 
+// branchGrantable reports whether a bank's branch-access role may hold p: its branch permissions.
+func branchGrantable(p Permission) bool { return p.KetoKind == KetoKindBranch && !p.Platform }
+
+// Scope is a keto scope (guide §6.2, §16.3 step 8): what a family of permissions acts on. Its name is the
+// permission name without the final action ("customers.read" is scope "customers", action "read";
+// "branch.customers.read" is scope "branch.customers"), so a scope and an action always name a permission of
+// the catalogue and no scope needs storing.
+type Scope struct {
+	KetoKind      string `json:"keto_kind"`
+	KetoScopeName string `json:"keto_scope_name"`
+}
+
+// scopeName is the scope of a permission name: all but its last dot-separated part.
+func scopeName(permission string) string {
+	if i := strings.LastIndexByte(permission, '.'); i > 0 {
+		return permission[:i]
+	}
+	return permission
+}
+
+// Scopes lists the scopes of the permissions of keto kind that a bank's role can hold, each once, in table
+// order. Scopes of platform permissions only (counterparties) are left out: no bank can use them.
+func Scopes(kind string) []Scope {
+	out := []Scope{}
+	seen := map[string]bool{}
+	for _, p := range catalogue {
+		if p.Platform || p.KetoKind != kind {
+			continue
+		}
+		if name := scopeName(p.Name); !seen[name] {
+			seen[name] = true
+			out = append(out, Scope{KetoKind: kind, KetoScopeName: name})
+		}
+	}
+	return out
+}
+
 // Role is a named set of permission names, as a RoleDirectory returns it.
 type Role struct {
 	Name        string
@@ -352,11 +389,35 @@ type (
 // a bank role can hold, and for each role whether it holds it. Roles keep the order given. Administrator is
 // shown holding everything, as ResolvePermissions grants it.
 func PermissionTable(roles []Role) PermissionTableResponse {
-	resp := PermissionTableResponse{Roles: make([]string, 0, len(roles)), Rows: []PermissionTableRow{}}
 	held := make([]map[string]bool, len(roles))
 	for i, r := range roles {
-		resp.Roles = append(resp.Roles, r.Name)
 		held[i] = ResolvePermissions(CallerEmployee, roles[i:i+1], []string{r.Name})
+	}
+	return permissionTable(roles, grantable, held)
+}
+
+// BranchPermissionTable is PermissionTable for the branch-access roles of a branch (guide §16.2): the same
+// shape, one cell per branch permission (keto_kind "branch"), and a role holds what it was granted. No
+// Administrator rule applies: Administrator is an endpoint role and is never among a branch's roles.
+func BranchPermissionTable(roles []Role) PermissionTableResponse {
+	held := make([]map[string]bool, len(roles))
+	for i, r := range roles {
+		held[i] = map[string]bool{}
+		for _, name := range r.Permissions {
+			if p, ok := permissionsByName[name]; ok && branchGrantable(p) {
+				held[i][name] = true
+			}
+		}
+	}
+	return permissionTable(roles, branchGrantable, held)
+}
+
+// permissionTable lays out the table: the groups that have a permission include accepts, in catalogue order,
+// and held[i] is what roles[i] holds.
+func permissionTable(roles []Role, include func(Permission) bool, held []map[string]bool) PermissionTableResponse {
+	resp := PermissionTableResponse{Roles: make([]string, 0, len(roles)), Rows: []PermissionTableRow{}}
+	for _, r := range roles {
+		resp.Roles = append(resp.Roles, r.Name)
 	}
 	for gi, g := range groups {
 		row := PermissionTableRow{
@@ -367,7 +428,7 @@ func PermissionTable(roles []Role) PermissionTableResponse {
 		}
 		for _, s := range g.permissions {
 			p := permissionsByName[s.name]
-			if !grantable(p) {
+			if !include(p) {
 				continue
 			}
 			cell := PermissionTableCell{GUID: p.GUID, Name: p.Name, NameLangKey: p.NameLangKey,

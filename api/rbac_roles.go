@@ -10,8 +10,8 @@ import (
 	"github.com/kazna-ledger/kazna/projections"
 )
 
-// RBACService runs the role writes of guide §6.2 and §16.2 (app.Directory). branchRole says whether the
-// route is the branch-access one, so that each API family touches only its own kind of role.
+// RBACService runs the role writes and reads of guide §6.2 and §16.2 (app.Directory). branchRole says whether
+// the route is the branch-access one, so that each API family touches only its own kind of role.
 type RBACService interface {
 	CreateRole(ctx context.Context, cp uuid.UUID, role string, w app.Write) (app.Written, error)
 	CreateBranchRole(ctx context.Context, cp, branchGUID uuid.UUID, role string, w app.Write) (app.Written, error)
@@ -22,6 +22,12 @@ type RBACService interface {
 	RemoveMember(ctx context.Context, cp uuid.UUID, role string, employeeGUID uuid.UUID, branchRole bool, w app.Write) (app.Written, error)
 	RoleUsers(ctx context.Context, cp, role string, page projections.ListPage) ([]projections.Employee, int, error)
 	Roles(ctx context.Context, cp string) ([]projections.Role, error)
+	// BranchRoles returns the branch-access roles of a branch of bank cp; an unknown branch or another
+	// bank's is branch.ErrNotFound.
+	BranchRoles(ctx context.Context, cp, branchGUID string) ([]projections.Role, error)
+	// CheckBranchPermission reports whether an employee holds permission (a catalogue name) in a branch
+	// through a branch-access role of that branch; an unknown employee or branch is its ErrNotFound.
+	CheckBranchPermission(ctx context.Context, cp, employeeGUID, branchGUID, permission string) (bool, error)
 }
 
 type roleWriteHandlers struct {
@@ -36,6 +42,7 @@ func rbacRoutes(svc RBACService) []Route {
 		{"GET", cp + "/rbac/role", PermRBACRead, h.listRoles},
 		{"POST", cp + "/rbac/role", PermRBACWrite, h.createRole},
 		{"DELETE", cp + "/rbac/role", PermRBACWrite, h.deleteRole},
+		{"GET", cp + "/rbac/scope", PermRBACRead, h.scopes},
 		{"POST", cp + "/rbac/permission", PermRBACWrite, h.grant},
 		{"DELETE", cp + "/rbac/permission", PermRBACWrite, h.revoke},
 		{"GET", cp + "/rbac/user", PermRBACRead, h.users},
@@ -44,12 +51,15 @@ func rbacRoutes(svc RBACService) []Route {
 	}
 }
 
-// branchAccessRoutes are guide §16.2's branch-access role writes.
+// branchAccessRoutes are guide §16.2's branch-access role writes and reads.
 func branchAccessRoutes(svc RBACService) []Route {
 	h := roleWriteHandlers{svc: svc, branch: true}
 	return []Route{
 		{"POST", cp + "/branches-access/role", PermBranchesAccessWrite, h.createRole},
 		{"DELETE", cp + "/branches-access/role", PermBranchesAccessWrite, h.deleteRole},
+		{"GET", cp + "/branches-access/scope", PermBranchesAccessRead, h.scopes},
+		{"GET", cp + "/branches-access/{branch_guid}/permission/table", PermBranchesAccessRead, h.branchPermissionTable},
+		{"GET", cp + "/branches-access/check", PermBranchesAccessRead, h.checkBranchPermission},
 		{"POST", cp + "/branches-access/permission", PermBranchesAccessWrite, h.grant},
 		{"DELETE", cp + "/branches-access/permission", PermBranchesAccessWrite, h.revoke},
 		{"GET", cp + "/branches-access/user", PermBranchesAccessRead, h.users},
@@ -149,9 +159,10 @@ func (h roleWriteHandlers) deleteRole(w http.ResponseWriter, r *http.Request) er
 	return done(w, res, err)
 }
 
-// permission resolves permission_guid in the catalogue; platform permissions are no bank role's.
-func (h roleWriteHandlers) permission(req rolePermissionRequest) (string, error) {
-	p, ok := PermissionByGUID(req.PermissionGUID)
+// permission resolves permission_guid in the catalogue; platform permissions are no bank role's, and each
+// API family takes only its own keto kind.
+func (h roleWriteHandlers) permission(guid string) (string, error) {
+	p, ok := PermissionByGUID(guid)
 	if !ok {
 		e := NotFound("permission")
 		e.Field = "permission_guid"
@@ -175,7 +186,7 @@ func (h roleWriteHandlers) grant(w http.ResponseWriter, r *http.Request) error {
 	if h.branch && req.BranchGUID == "" {
 		return MissingField("branch_guid")
 	}
-	name, err := h.permission(req)
+	name, err := h.permission(req.PermissionGUID)
 	if err != nil {
 		return err
 	}
@@ -192,7 +203,7 @@ func (h roleWriteHandlers) revoke(w http.ResponseWriter, r *http.Request) error 
 	if h.branch && req.BranchGUID == "" {
 		return MissingField("branch_guid")
 	}
-	name, err := h.permission(req)
+	name, err := h.permission(req.PermissionGUID)
 	if err != nil {
 		return err
 	}

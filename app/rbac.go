@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/branch"
 	"github.com/kazna-ledger/kazna/domain/employee"
 	"github.com/kazna-ledger/kazna/domain/rbac"
 	"github.com/kazna-ledger/kazna/eventstore"
@@ -243,4 +245,33 @@ func (s *Directory) RoleUsers(ctx context.Context, cp, role string, page project
 // Roles returns the bank's roles.
 func (s *Directory) Roles(ctx context.Context, cp string) ([]projections.Role, error) {
 	return s.d.Roles.Roles(ctx, cp)
+}
+
+// BranchRoles returns the branch-access roles of one of the bank's branches, for its permission table (guide
+// §16.2). A branch of another bank, or none, is branch.ErrNotFound. A deleted branch still answers: its roles
+// live on until deleted, and a back office must be able to see what they grant.
+func (s *Directory) BranchRoles(ctx context.Context, cp, branchGUID string) ([]projections.Role, error) {
+	if _, ok := s.d.Branches.Branch(ctx, cp, branchGUID); !ok {
+		return nil, fmt.Errorf("%w: branch %s of bank %s", branch.ErrNotFound, branchGUID, cp)
+	}
+	return s.d.Roles.BranchRoles(ctx, cp, branchGUID), nil
+}
+
+// CheckBranchPermission reports whether an employee holds permission in a branch through a branch-access role
+// of that branch (guide §16.2 "Check branch permission for user guid"). An employee or branch that is not the
+// bank's is employee.ErrNotFound or branch.ErrNotFound. The check fails closed: a disabled employee or a
+// deleted branch holds nothing, whatever the roles still say, because a bank acts on the answer.
+func (s *Directory) CheckBranchPermission(ctx context.Context, cp, employeeGUID, branchGUID, permission string) (bool, error) {
+	e, ok := s.d.Employees.Employee(ctx, cp, employeeGUID)
+	if !ok {
+		return false, fmt.Errorf("%w: employee %s of bank %s", employee.ErrNotFound, employeeGUID, cp)
+	}
+	b, ok := s.d.Branches.Branch(ctx, cp, branchGUID)
+	if !ok {
+		return false, fmt.Errorf("%w: branch %s of bank %s", branch.ErrNotFound, branchGUID, cp)
+	}
+	if e.Disabled || b.IsDeleted {
+		return false, nil
+	}
+	return s.d.Roles.HoldsInBranch(ctx, cp, employeeGUID, branchGUID, permission), nil
 }

@@ -148,13 +148,50 @@ func (p *Roles) Roles(_ context.Context, counterpartyGUID string) ([]Role, error
 	if b == nil {
 		return nil, nil
 	}
+	return b.views(func(*roleRow) bool { return true }), nil
+}
+
+// BranchRoles returns the branch-access roles of one branch of a bank, in creation order; none (an empty
+// slice) for a branch without roles or a bank never seeded. Whether the branch exists is the branches read
+// model's to say.
+func (p *Roles) BranchRoles(_ context.Context, counterpartyGUID, branchGUID string) []Role {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.banks[strings.ToLower(counterpartyGUID)]
+	if b == nil || branchGUID == "" {
+		return []Role{}
+	}
+	return b.views(func(r *roleRow) bool { return strings.EqualFold(r.branch, branchGUID) })
+}
+
+// HoldsInBranch reports whether an employee is a member of a branch-access role of branchGUID that holds
+// permission. It reads membership and grants under one lock, so that a concurrent change is seen whole or
+// not at all.
+func (p *Roles) HoldsInBranch(_ context.Context, counterpartyGUID, employeeGUID, branchGUID, permission string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b := p.banks[strings.ToLower(counterpartyGUID)]
+	if b == nil || branchGUID == "" {
+		return false
+	}
+	for name := range b.member[strings.ToLower(employeeGUID)] {
+		if r := b.roles[name]; r != nil && strings.EqualFold(r.branch, branchGUID) && r.perms[permission] {
+			return true
+		}
+	}
+	return false
+}
+
+// views returns the bank's roles that keep accepts, in creation order.
+func (b *bankRoles) views(keep func(*roleRow) bool) []Role {
 	rows := slices.Collect(maps.Values(b.roles))
+	rows = slices.DeleteFunc(rows, func(r *roleRow) bool { return !keep(r) })
 	slices.SortFunc(rows, func(x, y *roleRow) int { return cmp.Compare(x.seq, y.seq) })
 	out := make([]Role, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, r.view())
 	}
-	return out, nil
+	return out
 }
 
 // Role returns one role of a bank by its exact name.
