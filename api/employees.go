@@ -15,6 +15,7 @@ import (
 	branchdom "github.com/kazna-ledger/kazna/domain/branch"
 	employeedom "github.com/kazna-ledger/kazna/domain/employee"
 	rbacdom "github.com/kazna-ledger/kazna/domain/rbac"
+	"github.com/kazna-ledger/kazna/eventstore"
 	"github.com/kazna-ledger/kazna/projections"
 )
 
@@ -64,7 +65,17 @@ func writeOptions(r *http.Request) (app.Write, error) {
 	if len(k) > directoryKeyBytes || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return app.Write{}, InvalidField("Idempotency-Key", "must be at most "+strconv.Itoa(directoryKeyBytes)+" printable ASCII characters")
 	}
-	return app.Write{IdempotencyKey: k}, nil
+	return app.Write{IdempotencyKey: k, Metadata: requestMetadata(r)}, nil
+}
+
+// requestMetadata is what every event a request writes records about it: the caller (its token's subject),
+// the caller's bank and the request ID that the access log also carries.
+func requestMetadata(r *http.Request) eventstore.Metadata {
+	m := eventstore.Metadata{RequestID: RequestID(r.Context())}
+	if c, ok := CallerFrom(r.Context()); ok {
+		m.Actor, m.Counterparty = c.Subject, c.CounterpartyGUID
+	}
+	return m
 }
 
 // directoryKeyBytes bounds the Idempotency-Key header of the directory's writes.

@@ -103,6 +103,9 @@ func NewDirectory(d DirectoryDeps) (*Directory, error) {
 type Write struct {
 	// IdempotencyKey makes a retry of the same request answer as the first did and write nothing more.
 	IdempotencyKey string
+	// Metadata is written on every event of the request: who acted, for which bank, under which request
+	// ID (the auditor's "who, when, why"). A zero Time is the store's clock.
+	Metadata eventstore.Metadata
 }
 
 // Written is the result of a write: the log position to read it back at (zero when nothing changed).
@@ -115,10 +118,10 @@ type Written struct {
 // (key + step), and the fingerprint is the request's own content, not the command, whose time a retry changes.
 func envelope(w Write, step string, request any) command.Envelope {
 	if w.IdempotencyKey == "" {
-		return command.Envelope{}
+		return command.Envelope{Metadata: w.Metadata}
 	}
 	fp, _ := json.Marshal(request) // plain structs of strings and bools: cannot fail
-	return command.Envelope{IdempotencyKey: w.IdempotencyKey + "/" + step, Fingerprint: fp}
+	return command.Envelope{Metadata: w.Metadata, IdempotencyKey: w.IdempotencyKey + "/" + step, Fingerprint: fp}
 }
 
 // newGUID is random, or derived from the idempotency key so that a retry names the same record (and so
