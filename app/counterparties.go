@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stellar/go-stellar-sdk/keypair"
 
 	"github.com/kazna-ledger/kazna/auth"
 	"github.com/kazna-ledger/kazna/command"
@@ -253,89 +252,11 @@ func (c *Counterparties) releaseName(ctx context.Context, env command.Envelope, 
 	}
 }
 
-// openEntity records the account's sealed key (once), then makes sure the account exists on chain with an
-// authorized trustline, then records AccountOpened. Every step checks the chain or the log first, so a
-// retry after a crash at any point continues with the same key.
+// openEntity opens one of the counterparty's own entities, its seed sealed by the platform alone.
 func (c *Counterparties) openEntity(ctx context.Context, env command.Envelope, id, cpID uuid.UUID, kind account.Kind) (account.State, error) {
-	stream := account.Stream(id)
-	s, err := loadState(ctx, c.d.Store, stream, account.Decider, account.Events)
-	if err != nil {
-		return s, err
-	}
-	if s.Opened {
-		return s, nil
-	}
-	if !s.Generated() {
-		kp, err := keypair.Random()
-		if err != nil {
-			return s, fmt.Errorf("app: %s key: %w", kind, err)
-		}
-		seed := []byte(kp.Seed())
-		sealed, err := c.d.Vault.SealPlatformKey(stream, seed)
-		clear(seed)
-		if err != nil {
-			return s, fmt.Errorf("app: seal the %s key: %w", kind, err)
-		}
-		gen := account.GenerateKey{GUID: id, Kind: kind, CounterpartyGUID: cpID, Address: kp.Address(), SealedSeed: sealed, At: c.now()}
-		if _, err := command.Handle(ctx, c.d.Store, stream, account.Decider, account.Events, any(gen), env); err != nil {
-			return s, fmt.Errorf("app: record the %s key: %w", kind, err)
-		}
-		if s, err = loadState(ctx, c.d.Store, stream, account.Decider, account.Events); err != nil {
-			return s, err
-		}
-	}
-	if s.CounterpartyGUID != cpID.String() || s.Kind != kind {
-		return s, fmt.Errorf("app: account %s belongs to another counterparty or kind: %w", id, account.ErrAlreadyExists)
-	}
-	seed, err := c.d.Vault.OpenPlatformKey(stream, s.SealedSeed)
-	if err != nil {
-		return s, fmt.Errorf("app: open the %s key: %w", kind, err)
-	}
-	holder, err := stellar.NewKeySigner(string(seed))
-	clear(seed)
-	if err != nil {
-		return s, fmt.Errorf("app: the %s key: %w", kind, err)
-	}
-	if holder.Address() != s.Address {
-		return s, fmt.Errorf("app: the sealed key of account %s is not the key of its address", id)
-	}
-	plat := c.d.Platform
-	plat.mu.RLock()
-	ps := plat.state
-	plat.mu.RUnlock()
-	issuerSigner, err := plat.issuerSigner(ps)
-	if err != nil {
-		return s, err
-	}
-	asset := stellar.Asset{Code: ps.Asset.StellarCode, Issuer: ps.IssuerAddress, Decimals: ps.Asset.Decimals}
-	issuer := stellar.Signatory{Account: ps.IssuerAddress, Signers: []stellar.Signer{issuerSigner}}
-
-	acct, err := c.d.Network.Account(ctx, s.Address)
-	if errors.Is(err, stellar.ErrNotFound) {
-		if _, err := c.d.Network.CreateAccount(ctx, stellar.AccountOpening{Account: s.Address, StartingBalance: entityStartingBalance}); err != nil {
-			return s, fmt.Errorf("app: create the %s account %s: %w", kind, s.Address, err)
-		}
-	} else if err != nil {
-		return s, fmt.Errorf("app: read the %s account %s: %w", kind, s.Address, err)
-	}
-	line, has := acct.Trustline(asset)
-	switch {
-	case !has:
-		t := stellar.Trustline{Holder: stellar.Signatory{Account: s.Address, Signers: []stellar.Signer{holder}}, Asset: asset, Issuer: issuer}
-		if _, err := c.d.Network.OpenTrustline(ctx, t); err != nil {
-			return s, fmt.Errorf("app: open the %s trustline of %s: %w", kind, s.Address, err)
-		}
-	case !line.Authorized:
-		if _, err := c.d.Network.AuthorizeTrustline(ctx, issuer, s.Address, asset); err != nil {
-			return s, fmt.Errorf("app: authorize the %s trustline of %s: %w", kind, s.Address, err)
-		}
-	}
-	opened := account.RecordOpened{AssetCode: asset.Code, AssetIssuer: asset.Issuer, At: c.now()}
-	if _, err := command.Handle(ctx, c.d.Store, stream, account.Decider, account.Events, any(opened), env); err != nil {
-		return s, fmt.Errorf("app: record the %s account: %w", kind, err)
-	}
-	c.log.Info("digital entity opened", "account", id.String(), "kind", string(kind), "counterparty", cpID.String(), "address", s.Address)
-	return loadState(ctx, c.d.Store, stream, account.Decider, account.Events)
+	o := entityOpener{store: c.d.Store, network: c.d.Network, platform: c.d.Platform, log: c.log, now: c.now}
+	return o.open(ctx, env, entitySpec{ID: id, Counterparty: cpID, Kind: kind,
+		Seal: c.d.Vault.SealPlatformKey, Open: c.d.Vault.OpenPlatformKey})
 }
 
 // ProfilePatch is the body of PUT /counterparties/{guid}: the fields given replace the current ones, the
