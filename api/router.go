@@ -43,6 +43,8 @@ type Deps struct {
 	RBAC RBACService
 	// Branches creates, renames, deletes and lists a bank's branches. Nil answers 503 on the branch endpoints.
 	Branches BranchService
+	// Customers runs customers, digital entities and segments. Nil answers 503 on their endpoints.
+	Customers CustomerService
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -83,6 +85,7 @@ func Routes(d Deps) []Route {
 	routes = append(routes, employeeRoutes(d.Employees)...)
 	routes = append(routes, rbacRoutes(d.RBAC)...)
 	routes = append(routes, branchRoutes(d.Branches)...)
+	routes = append(routes, customerRoutes(d.Customers)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 

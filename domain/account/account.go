@@ -10,6 +10,7 @@ import (
 	"github.com/stellar/go-stellar-sdk/strkey"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/text"
 )
 
 // Kind is what an account is for.
@@ -20,6 +21,20 @@ const (
 	KindEmission Kind = "emission"
 	// KindProcessing is a counterparty's processing entity.
 	KindProcessing Kind = "processing"
+	// KindCustomer is a customer's account: its seed is sealed under the customer's secret as well as the
+	// platform's (custody.SealCustomerSeed), so Kazna cannot sign for it without the bank.
+	KindCustomer Kind = "customer"
+)
+
+// Valid reports whether k is a kind Kazna opens.
+func (k Kind) Valid() bool { return k == KindEmission || k == KindProcessing || k == KindCustomer }
+
+// Bounds of an account's descriptive fields.
+const (
+	MaxIBANBytes      = 34 // ISO 13616
+	MaxKeyKeeperBytes = 256
+	MaxSegmentRunes   = 100
+	MaxReasonRunes    = 500
 )
 
 // maxSealedBytes bounds a sealed seed: a 56-byte Stellar seed plus custody's envelope is far below it.
@@ -31,6 +46,8 @@ var (
 	ErrNotGenerated   = errors.New("account: no key recorded yet")
 	ErrUnknownCommand = errors.New("account: unknown command")
 	ErrInvalid        = errors.New("account: invalid command")
+	// ErrNotOpened is a change to an account that is not open on chain yet.
+	ErrNotOpened = errors.New("account: not opened yet")
 )
 
 // Stream is the stream of the account with this GUID.
@@ -47,6 +64,7 @@ type (
 		CounterpartyGUID uuid.UUID `json:"counterparty_guid"`
 		Address          string    `json:"address"`
 		SealedSeed       []byte    `json:"sealed_seed"`
+		Owner            Owner     `json:"owner"`
 		At               time.Time `json:"at"`
 	}
 	// RecordOpened records that the account exists on chain with an authorized trustline to the asset.
@@ -55,7 +73,31 @@ type (
 		AssetIssuer string    `json:"asset_issuer"`
 		At          time.Time `json:"at"`
 	}
+	// Block stops the account from sending (and, on chain, deauthorizes its trustline: the app layer does
+	// that before recording it, so a recorded block is also a block on chain).
+	Block struct {
+		Reason string    `json:"reason"`
+		At     time.Time `json:"at"`
+	}
+	// Unblock reverses Block, once the trustline is authorized again.
+	Unblock struct {
+		At time.Time `json:"at"`
+	}
+	// SetSegment names the segment (guide §7.2) the account belongs to; empty takes it out of any.
+	SetSegment struct {
+		Segment string    `json:"segment"`
+		At      time.Time `json:"at"`
+	}
 )
+
+// Owner says whose account it is beyond its counterparty. All fields are optional: an entity of the bank
+// itself has no customer, and an entity of the whole counterparty no branch.
+type Owner struct {
+	CustomerGUID   string `json:"customer_guid,omitempty"`
+	BranchGUID     string `json:"branch_guid,omitempty"`
+	IBAN           string `json:"iban,omitempty"`
+	KeyKeeperLogin string `json:"key_keeper_login,omitempty"`
+}
 
 // Event is an event of an account stream.
 type Event interface{ isAccountEvent() }
@@ -67,6 +109,7 @@ type (
 		CounterpartyGUID string    `json:"counterparty_guid"`
 		Address          string    `json:"address"`
 		SealedSeed       []byte    `json:"sealed_seed"`
+		Owner            Owner     `json:"owner"`
 		At               time.Time `json:"at"`
 	}
 	AccountOpened struct {
@@ -76,12 +119,30 @@ type (
 		Address          string    `json:"address"`
 		AssetCode        string    `json:"asset_code"`
 		AssetIssuer      string    `json:"asset_issuer"`
+		Owner            Owner     `json:"owner"`
 		At               time.Time `json:"at"`
+	}
+	AccountBlocked struct {
+		GUID   string    `json:"guid"`
+		Reason string    `json:"reason,omitempty"`
+		At     time.Time `json:"at"`
+	}
+	AccountUnblocked struct {
+		GUID string    `json:"guid"`
+		At   time.Time `json:"at"`
+	}
+	AccountSegmentSet struct {
+		GUID    string    `json:"guid"`
+		Segment string    `json:"segment"`
+		At      time.Time `json:"at"`
 	}
 )
 
 func (AccountKeyGenerated) isAccountEvent() {}
 func (AccountOpened) isAccountEvent()       {}
+func (AccountBlocked) isAccountEvent()      {}
+func (AccountUnblocked) isAccountEvent()    {}
+func (AccountSegmentSet) isAccountEvent()   {}
 
 // State is an account as its decisions need it.
 type State struct {
@@ -90,9 +151,12 @@ type State struct {
 	CounterpartyGUID string
 	Address          string
 	SealedSeed       []byte
+	Owner            Owner
 	Opened           bool
 	AssetCode        string
 	AssetIssuer      string
+	Blocked          bool
+	Segment          string
 }
 
 // Generated reports whether the account's key is recorded.
@@ -103,9 +167,15 @@ func Evolve(s State, e Event) State {
 	switch e := e.(type) {
 	case AccountKeyGenerated:
 		s = State{GUID: e.GUID, Kind: e.Kind, CounterpartyGUID: e.CounterpartyGUID, Address: e.Address,
-			SealedSeed: slices.Clone(e.SealedSeed)}
+			SealedSeed: slices.Clone(e.SealedSeed), Owner: e.Owner}
 	case AccountOpened:
 		s.Opened, s.AssetCode, s.AssetIssuer = true, e.AssetCode, e.AssetIssuer
+	case AccountBlocked:
+		s.Blocked = true
+	case AccountUnblocked:
+		s.Blocked = false
+	case AccountSegmentSet:
+		s.Segment = e.Segment
 	}
 	return s
 }
@@ -117,8 +187,11 @@ func Decide(s State, cmd any) ([]Event, error) {
 		if c.GUID == uuid.Nil || c.CounterpartyGUID == uuid.Nil {
 			return nil, fmt.Errorf("%w: guid and counterparty_guid are required", ErrInvalid)
 		}
-		if c.Kind != KindEmission && c.Kind != KindProcessing {
+		if !c.Kind.Valid() {
 			return nil, fmt.Errorf("%w: kind %.20q", ErrInvalid, c.Kind)
+		}
+		if err := c.Owner.check(c.Kind); err != nil {
+			return nil, err
 		}
 		if !strkey.IsValidEd25519PublicKey(c.Address) {
 			return nil, fmt.Errorf("%w: address is not a Stellar account ID", ErrInvalid)
@@ -127,13 +200,13 @@ func Decide(s State, cmd any) ([]Event, error) {
 			return nil, fmt.Errorf("%w: sealed seed must be 1 to %d bytes", ErrInvalid, maxSealedBytes)
 		}
 		if s.Generated() {
-			if s.Kind == c.Kind && s.CounterpartyGUID == c.CounterpartyGUID.String() && s.Address == c.Address {
+			if s.Kind == c.Kind && s.CounterpartyGUID == c.CounterpartyGUID.String() && s.Address == c.Address && s.Owner == c.Owner {
 				return nil, nil
 			}
 			return nil, ErrAlreadyExists
 		}
 		return []Event{AccountKeyGenerated{GUID: c.GUID.String(), Kind: c.Kind, CounterpartyGUID: c.CounterpartyGUID.String(),
-			Address: c.Address, SealedSeed: slices.Clone(c.SealedSeed), At: c.At}}, nil
+			Address: c.Address, SealedSeed: slices.Clone(c.SealedSeed), Owner: c.Owner, At: c.At}}, nil
 	case RecordOpened:
 		if !s.Generated() {
 			return nil, ErrNotGenerated
@@ -145,9 +218,69 @@ func Decide(s State, cmd any) ([]Event, error) {
 			return nil, fmt.Errorf("%w: asset code and issuer are required", ErrInvalid)
 		}
 		return []Event{AccountOpened{GUID: s.GUID, Kind: s.Kind, CounterpartyGUID: s.CounterpartyGUID, Address: s.Address,
-			AssetCode: c.AssetCode, AssetIssuer: c.AssetIssuer, At: c.At}}, nil
+			AssetCode: c.AssetCode, AssetIssuer: c.AssetIssuer, Owner: s.Owner, At: c.At}}, nil
+	case Block:
+		if !s.Opened {
+			return nil, ErrNotOpened
+		}
+		if s.Blocked {
+			return nil, nil
+		}
+		reason, err := text.Clean(c.Reason, text.Rule{MaxRunes: MaxReasonRunes})
+		if err != nil {
+			return nil, fmt.Errorf("%w: reason %v", ErrInvalid, err)
+		}
+		return []Event{AccountBlocked{GUID: s.GUID, Reason: reason, At: c.At}}, nil
+	case Unblock:
+		if !s.Opened {
+			return nil, ErrNotOpened
+		}
+		if !s.Blocked {
+			return nil, nil
+		}
+		return []Event{AccountUnblocked{GUID: s.GUID, At: c.At}}, nil
+	case SetSegment:
+		if !s.Opened {
+			return nil, ErrNotOpened
+		}
+		seg, err := text.Clean(c.Segment, text.Rule{MaxRunes: MaxSegmentRunes})
+		if err != nil {
+			return nil, fmt.Errorf("%w: segment %v", ErrInvalid, err)
+		}
+		if seg == s.Segment {
+			return nil, nil
+		}
+		return []Event{AccountSegmentSet{GUID: s.GUID, Segment: seg, At: c.At}}, nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
+}
+
+// check enforces who may own which kind: a customer account has a customer and no key keeper (the
+// customer's own secret protects it); an emission entity belongs to the whole counterparty (guide §8: branch
+// accounts are processing only). The IBAN's check digits are the app layer's to verify (package iban);
+// here only its size is bounded.
+func (o Owner) check(k Kind) error {
+	for _, g := range []struct{ field, v string }{{"customer_guid", o.CustomerGUID}, {"branch_guid", o.BranchGUID}} {
+		if g.v == "" {
+			continue
+		}
+		if id, err := uuid.Parse(g.v); err != nil || id == uuid.Nil || id.String() != g.v {
+			return fmt.Errorf("%w: %s is not a canonical GUID", ErrInvalid, g.field)
+		}
+	}
+	switch {
+	case k == KindCustomer && o.CustomerGUID == "":
+		return fmt.Errorf("%w: a customer account needs its customer", ErrInvalid)
+	case k != KindCustomer && o.CustomerGUID != "":
+		return fmt.Errorf("%w: only a customer account has a customer", ErrInvalid)
+	case k == KindEmission && o.BranchGUID != "":
+		return fmt.Errorf("%w: a branch account can only be a processing account", ErrInvalid)
+	case k == KindCustomer && o.KeyKeeperLogin != "":
+		return fmt.Errorf("%w: a customer account has no key keeper", ErrInvalid)
+	case len(o.IBAN) > MaxIBANBytes || len(o.KeyKeeperLogin) > MaxKeyKeeperBytes:
+		return fmt.Errorf("%w: iban or key_keeper_login too long", ErrInvalid)
+	}
+	return nil
 }
 
 // Decider is the account aggregate.
@@ -162,6 +295,9 @@ func newEvents() *command.Registry[Event] {
 	_ = errors.Join(
 		command.Register[Event, AccountKeyGenerated](r, "AccountKeyGenerated"),
 		command.Register[Event, AccountOpened](r, "AccountOpened"),
+		command.Register[Event, AccountBlocked](r, "AccountBlocked"),
+		command.Register[Event, AccountUnblocked](r, "AccountUnblocked"),
+		command.Register[Event, AccountSegmentSet](r, "AccountSegmentSet"),
 	)
 	return r
 }
