@@ -356,8 +356,10 @@ func (r *Runner) stop(err error) {
 // command.Result), for at most MaxWait or until ctx is done. It returns nil when they have, ErrWaitTimeout
 // after MaxWait, ctx's error when ctx ends first, and ErrStopped once Run has returned.
 //
-// Wait only for the position of an event some projection selects: the Runner learns that the log has moved
-// past other events only from the store's periodic Checkpoint messages, so such a wait may run to MaxWait.
+// The position may be that of an event no projection selects: the Runner learns that the log moved past it
+// from the store's Checkpoint messages. The embedded store sends one whenever a scan reaches the end of the
+// log; KurrentDB sends them at its checkpoint interval, so there such a wait may take longer (bounded by
+// MaxWait). Prefer the position of the write the reader will look for.
 func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
 	r.mu.Lock()
 	if !r.applied.Less(pos) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/eventstore"
+	"github.com/kazna-ledger/kazna/eventstore/bolt"
 	"github.com/kazna-ledger/kazna/eventstore/esdb"
 	"github.com/kazna-ledger/kazna/eventstore/esdb/esdbtest"
 	"github.com/kazna-ledger/kazna/projections"
@@ -538,5 +540,35 @@ func TestNewRunnerRefusesBadInput(t *testing.T) {
 		if r, err := build(); !errors.Is(err, projections.ErrInvalid) || r != nil {
 			t.Errorf("%s: want ErrInvalid and no runner, got %v", name, err)
 		}
+	}
+}
+
+// TestWaitForAnUnselectedWrite waits, on the embedded store, for the position of an event no projection
+// selects (a request whose last write is a uniqueness claim): the store reports that the log passed it, so
+// the wait ends long before MaxWait rather than timing out.
+func TestWaitForAnUnselectedWrite(t *testing.T) {
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newCounter("counter", eventstore.Filter{EventTypePrefixes: []string{"Wanted"}})
+	r := newRunner(t, s, projections.Options{MaxWait: 5 * time.Second}, c)
+	start(t, r)
+	if err := r.WaitCaughtUp(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		res, err := s.Append(testContext(t), "claim-x", eventstore.Any{},
+			eventstore.EventData{ID: uuid.New(), Type: "Claimed", Data: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WaitFor(testContext(t), res.Position); err != nil {
+			t.Fatalf("wait %d for an unselected write at %v: %v", i, res.Position, err)
+		}
+	}
+	if c.Total() != 0 {
+		t.Fatalf("the projection applied %d unselected events", c.Total())
 	}
 }

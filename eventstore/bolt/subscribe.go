@@ -146,6 +146,13 @@ func (sub *subscription) read() (int, error) {
 			col.add(pos, v)
 			slots = append(slots, slot{eventstore.EventAppeared, pos})
 		}
+		// At the end of the log, report how far the scan went even when the interval is not reached: a
+		// subscriber waiting for the position of a write its filter skips (read-your-writes after a write
+		// that ends on another aggregate's event) learns at once that the log has passed it.
+		if atEnd := scanned < subscriptionScan && col.len() < subscriptionPage; atEnd && filtered && skipped > 0 {
+			skipped = 0
+			slots = append(slots, slot{eventstore.Checkpoint, cursor})
+		}
 		col.seal()
 		return lc.Err()
 	})
