@@ -55,7 +55,8 @@ type PlatformConfig struct {
 	AdminPassword string
 	// DataDir is where a generated administrator password is written.
 	DataDir string
-	// KeyMaxAge is the age after which the signing key is rotated at start (default 30 days).
+	// KeyMaxAge is the age after which the signing key is rotated, at start and by RefreshSigningKeys
+	// (default 30 days).
 	KeyMaxAge time.Duration
 	// PublishLead is how long a new signing key is published before it signs (default and minimum 300 s).
 	PublishLead time.Duration
@@ -387,6 +388,45 @@ func (p *Platform) addSigningKey(ctx context.Context, replaces string, now, acti
 	}
 	p.log.Info("token signing key added", "kid", currentKID(s), "active_from", activeFrom)
 	return s, nil
+}
+
+// RefreshSigningKeys keeps a long-running node's signing keys current: it rotates the key when it is older
+// than KeyMaxAge (publishing the new one PublishLead before it signs, so nobody is logged out early) and takes
+// in keys that another node of the cluster recorded. serve calls it on a timer; it is safe to call from
+// several nodes at once (a rotation is decided on the platform stream with an expected revision).
+func (p *Platform) RefreshSigningKeys(ctx context.Context) error {
+	s, err := p.load(ctx)
+	if err != nil {
+		return err
+	}
+	if s, err = p.ensureSigningKey(ctx, s); err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, k := range p.keyring.Keys() {
+		have[k.KID()] = true
+	}
+	for _, rec := range s.SigningKeys {
+		if have[rec.KID] || !rec.RetiredAt.IsZero() {
+			continue // in the keyring already, or retired before this node could have used it
+		}
+		raw, err := p.deps.Vault.OpenPlatformKey(signingKeyOwner(rec.KID), rec.SealedKey)
+		if err != nil {
+			return fmt.Errorf("app: open signing key %s: %w", rec.KID, err)
+		}
+		k, err := auth.ParsePrivate(raw)
+		clear(raw)
+		if err != nil {
+			return fmt.Errorf("app: signing key %s: %w", rec.KID, err)
+		}
+		// Rotate publishes at now+PublishLead; place the key where the log says it starts signing.
+		if err := p.keyring.Rotate(k, rec.ActiveFrom.Add(-p.deps.Config.PublishLead)); err != nil {
+			return fmt.Errorf("app: take in signing key %s: %w", rec.KID, err)
+		}
+		p.log.InfoContext(ctx, "token signing key taken in", "kid", rec.KID, "active_from", rec.ActiveFrom)
+	}
+	p.setState(s)
+	return nil
 }
 
 // buildKeyring rebuilds the signing keyring from the recorded keys: each key signs from its ActiveFrom and

@@ -258,3 +258,59 @@ func tokenKID(t *testing.T, token string) string {
 	}
 	return h.Kid
 }
+
+// TestRefreshRotatesARunningNode rotates the key of a node that keeps running past KeyMaxAge, and lets a
+// second node that was started before the rotation take the new key in without a restart.
+func TestRefreshRotatesARunningNode(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.AdminPassword = "Correct-Horse-9"
+	p1 := e.bootstrap()
+	p2 := e.bootstrap() // another node of the cluster
+	ctx := context.Background()
+	oldKID := p1.Keyring().JWKS().Keys[0].Kid
+	if err := p1.RefreshSigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := p1.Keyring().JWKS(); len(got.Keys) != 1 {
+		t.Fatalf("a refresh before KeyMaxAge rotated: %+v", got)
+	}
+
+	t1 := t0.Add(DefaultKeyMaxAge + time.Minute)
+	e.clock.Set(t1)
+	old := mustLogin(t, p1)
+	if err := p1.RefreshSigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jwks := p1.Keyring().JWKS()
+	if len(jwks.Keys) != 2 || jwks.Keys[1].Kid != oldKID {
+		t.Fatalf("JWKS after a refresh past KeyMaxAge: %+v", jwks)
+	}
+	newKID := jwks.Keys[0].Kid
+	if err := p2.RefreshSigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.Keyring().JWKS(); len(got.Keys) != 2 || got.Keys[0].Kid != newKID {
+		t.Fatalf("the other node did not take the new key in: %+v", got)
+	}
+	if n := strings.Count(strings.Join(e.events(), ","), "SigningKeyAdded"); n != 2 {
+		t.Fatalf("two nodes refreshing recorded %d keys in all, want 2 (the first and one rotation)", n)
+	}
+	// Nobody is logged out early, and both nodes switch signing at the same moment.
+	for _, p := range []*Platform{p1, p2} {
+		if _, err := p.Keyring().Verify(old, t1); err != nil {
+			t.Fatalf("a token of the old key after the refresh: %v", err)
+		}
+		if kid := tokenKID(t, mustLogin(t, p)); kid != oldKID {
+			t.Fatalf("within the publish lead a token is signed by %s, want %s", kid, oldKID)
+		}
+	}
+	e.clock.Set(t1.Add(DefaultPublishLead + time.Second))
+	for _, p := range []*Platform{p1, p2} {
+		if kid := tokenKID(t, mustLogin(t, p)); kid != newKID {
+			t.Fatalf("after the lead a token is signed by %s, want %s", kid, newKID)
+		}
+		if _, err := p.Keyring().Verify(old, t1.Add(DefaultPublishLead+time.Second)); err != nil {
+			t.Fatalf("a token of the old key after the switch: %v", err)
+		}
+	}
+}

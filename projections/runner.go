@@ -208,6 +208,14 @@ func (r *Runner) CaughtUp() bool {
 	return r.caughtUp
 }
 
+// Stopped reports why Run returned, or nil while it runs (or before it started). A stopped Runner's read
+// models no longer move: readiness checks should report it.
+func (r *Runner) Stopped() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopErr
+}
+
 // Run follows the log until ctx is done (it returns nil) or a projection fails (it returns the *ApplyError)
 // or the store stays unreachable for MaxFailures subscriptions in a row (it returns the last error). A
 // subscription that drops is resumed after the last applied position, so no event is applied twice.

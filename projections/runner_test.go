@@ -509,6 +509,10 @@ func TestFailingProjectionStopsTheRunner(t *testing.T) {
 			if err := r.WaitCaughtUp(testContext(t)); !errors.Is(err, projections.ErrStopped) {
 				t.Fatalf("WaitCaughtUp after the failure: want ErrStopped, got %v", err)
 			}
+			var stopped *projections.ApplyError
+			if err := r.Stopped(); !errors.As(err, &stopped) || r.CaughtUp() {
+				t.Fatalf("Stopped() after the failure = %v (caught up %v), want the ApplyError and not caught up", err, r.CaughtUp())
+			}
 		})
 	}
 }

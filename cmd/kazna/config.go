@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -31,6 +32,10 @@ type config struct {
 	LocalnetAddr    string
 	LedgerClose     time.Duration
 	BackofficeURL   string
+	// SMTP relay for employees' verification mail; empty SMTPAddr writes the links to the log instead.
+	SMTPAddr     string
+	SMTPFrom     string
+	SMTPUsername string
 
 	// platform (the administrator's password is read from KAZNA_ADMIN_PASSWORD by serve, never from a flag)
 	AdminLogin       string
@@ -57,9 +62,11 @@ type config struct {
 	extraRoutes func(mux *http.ServeMux)
 }
 
-func (c *config) registerCommon(fs *flag.FlagSet) {
+func (c *config) registerCommon(fs *flag.FlagSet, usesStore bool) {
 	stringFlag(fs, &c.Data, "data", "KAZNA_DATA", "./data", "data directory: the embedded event store, keys and the embedded Stellar network live here")
-	stringFlag(fs, &c.EventStore, "eventstore", "KAZNA_EVENTSTORE", "", "event store: empty for the embedded store in the data directory, or a KurrentDB/EventStoreDB connection string (kurrentdb://host:2113?tls=false, esdb+discover://...)")
+	if usesStore {
+		stringFlag(fs, &c.EventStore, "eventstore", "KAZNA_EVENTSTORE", "", "event store: empty for the embedded store in the data directory, or a KurrentDB/EventStoreDB connection string (kurrentdb://host:2113?tls=false, esdb+discover://...)")
+	}
 	stringFlag(fs, &c.LogLevel, "log-level", "KAZNA_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	stringFlag(fs, &c.LogFormat, "log-format", "KAZNA_LOG_FORMAT", "text", "log format: text or json")
 }
@@ -71,6 +78,9 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.Passphrase, "network-passphrase", "KAZNA_NETWORK_PASSPHRASE", "", "passphrase of the Stellar network at --horizon-url: testnet, public, or the passphrase itself")
 	stringFlag(fs, &c.LocalnetAddr, "localnet-addr", "KAZNA_LOCALNET_ADDR", "127.0.0.1:8000", "loopback address where the embedded development network serves its Horizon API")
 	stringFlag(fs, &c.BackofficeURL, "backoffice-url", "KAZNA_BACKOFFICE_URL", "", "base URL of the back office where employees set their password; verification links go to <url>/reset-password/?email=…&token=… (empty: a relative link)")
+	stringFlag(fs, &c.SMTPAddr, "smtp-addr", "KAZNA_SMTP_ADDR", "", "host:port of the SMTP relay that mails employees their verification links (empty: the links are written to the log); the password, if any, comes from "+envSMTPPassword)
+	stringFlag(fs, &c.SMTPFrom, "smtp-from", "KAZNA_SMTP_FROM", "", "sender address of verification mail (required with --smtp-addr)")
+	stringFlag(fs, &c.SMTPUsername, "smtp-username", "KAZNA_SMTP_USERNAME", "", "SMTP user for PLAIN authentication (the relay must offer TLS unless it is on localhost)")
 	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
 	stringFlag(fs, &c.AdminLogin, "admin-login", envAdminLogin, app.DefaultAdminLogin, "login of the platform administrator, created at the first start (its password comes from "+envAdminPassword+", or is generated into <data>/"+app.AdminPasswordFile+")")
 	stringFlag(fs, &c.AssetCode, "asset-code", "KAZNA_ASSET_CODE", "UAH", "code of the e-money asset in the API; fixed at the first start")
@@ -86,6 +96,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 const (
 	envAdminLogin    = "KAZNA_ADMIN_LOGIN"
 	envAdminPassword = "KAZNA_ADMIN_PASSWORD"
+	envSMTPPassword  = "KAZNA_SMTP_PASSWORD"
 )
 
 func (c *config) validate() error {
@@ -112,6 +123,11 @@ func (c *config) validate() error {
 	}
 	if c.badEnv != "" {
 		return errors.New(c.badEnv)
+	}
+	if c.SMTPAddr != "" {
+		if _, err := c.smtpConfig(); err != nil {
+			return err
+		}
 	}
 	if c.KaznaURL != "" {
 		if err := checkKaznaURL(c.KaznaURL); err != nil {
@@ -213,4 +229,18 @@ func durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time
 		}
 	}
 	fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+// smtpConfig is the relay configuration of --smtp-*, with the password from the environment.
+func (c *config) smtpConfig() (app.SMTPConfig, error) {
+	host, portText, err := net.SplitHostPort(c.SMTPAddr)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || host == "" || port < 1 || port > 65535 {
+		return app.SMTPConfig{}, fmt.Errorf("--smtp-addr (KAZNA_SMTP_ADDR) must be host:port, such as smtp.bank.example:587, not %q", c.SMTPAddr)
+	}
+	cfg := app.SMTPConfig{Host: host, Port: port, From: c.SMTPFrom, Username: c.SMTPUsername, Password: os.Getenv(envSMTPPassword)}
+	if _, err := app.NewSMTPMailer(cfg); err != nil {
+		return cfg, fmt.Errorf("--smtp-addr/--smtp-from (KAZNA_SMTP_*): %w", err)
+	}
+	return cfg, nil
 }

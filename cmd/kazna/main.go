@@ -22,11 +22,13 @@ type command struct {
 	// flags registers the command's own flags (the common ones are added for every command).
 	flags func(fs *flag.FlagSet, c *config)
 	run   func(ctx context.Context, c *config, out io.Writer) error
+	// usesStore says whether the command opens the event store, and so takes --eventstore.
+	usesStore bool
 }
 
 func commands() []command {
 	return []command{
-		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work", flags: serveFlags, run: serve},
+		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work", flags: serveFlags, run: serve, usesStore: true},
 		{name: "bank-auth", summary: "run the reference bank authorization service for a demo bank", help: bankAuthHelp, flags: bankAuthFlags, run: bankAuth},
 		{name: "version", summary: "print the version and build information", run: printVersion},
 	}
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := &config{}
 	fs := flag.NewFlagSet("kazna "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	cfg.registerCommon(fs)
+	cfg.registerCommon(fs, cmd.usesStore)
 	if cmd.flags != nil {
 		cmd.flags(fs, cfg)
 	}

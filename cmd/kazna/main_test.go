@@ -39,10 +39,15 @@ func TestHelpListsCommandsAndFlags(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("kazna serve --help exit %d", code)
 	}
-	for _, want := range []string{"-data", "KAZNA_DATA", "-eventstore", "KAZNA_EVENTSTORE", "-addr", "KAZNA_ADDR", "127.0.0.1:8080", "./data"} {
+	for _, want := range []string{"-data", "KAZNA_DATA", "-eventstore", "KAZNA_EVENTSTORE", "-addr", "KAZNA_ADDR", "127.0.0.1:8080", "./data",
+		"-smtp-addr", "KAZNA_SMTP_ADDR", "KAZNA_SMTP_PASSWORD"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("kazna serve --help does not mention %q:\n%s", want, out)
 		}
+	}
+	// bank-auth opens no event store, so it offers no --eventstore.
+	if code, out, _ := runCLI(t, "bank-auth", "--help"); code != 0 || strings.Contains(out, "-eventstore") || !strings.Contains(out, "-kazna-url") {
+		t.Fatalf("kazna bank-auth --help: exit %d, output:\n%s", code, out)
 	}
 	if code, out, _ := runCLI(t, "help", "version"); code != 0 || !strings.Contains(out, "Usage: kazna version") {
 		t.Fatalf("kazna help version: exit %d, output:\n%s", code, out)
@@ -50,7 +55,9 @@ func TestHelpListsCommandsAndFlags(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	cases := [][]string{{}, {"launch"}, {"serve", "--no-such-flag"}, {"serve", "extra"}, {"serve", "--log-level", "loud"}, {"serve", "--data", " "}}
+	cases := [][]string{{}, {"launch"}, {"serve", "--no-such-flag"}, {"serve", "extra"}, {"serve", "--log-level", "loud"}, {"serve", "--data", " "},
+		{"serve", "--smtp-addr", "no-port"}, {"serve", "--smtp-addr", "smtp.example:587"}, {"serve", "--smtp-addr", "smtp.example:0", "--smtp-from", "k@bank.example"},
+		{"bank-auth", "--eventstore", "kurrentdb://x:2113"}}
 	for _, args := range cases {
 		if code, _, _ := runCLI(t, args...); code != 2 {
 			t.Fatalf("kazna %q: exit %d, want 2 (usage error)", args, code)
@@ -148,7 +155,7 @@ func TestServeDrainsRequestsInFlight(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&ready)
 	resp.Body.Close()
-	if ready.Status != "ready" || ready.Checks["eventstore"] != "ok" || ready.Checks["stellar"] != "ok" {
+	if ready.Status != "ready" || ready.Checks["eventstore"] != "ok" || ready.Checks["stellar"] != "ok" || ready.Checks["projections"] != "ok" {
 		t.Fatalf("/readyz should report the event store and the Stellar network ready, got %+v", ready)
 	}
 	// Unknown paths and protected routes answer with the JSON error model, through the API router.

@@ -175,13 +175,19 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return err
 	}
 
-	directory, err := app.NewDirectory(app.DirectoryDeps{Store: store, Employees: models.employees, Branches: models.branches,
-		Roles: models.roles, WaitFor: models.runner.WaitFor, Catalogue: known, ResetURL: c.BackofficeURL, Mailer: dm.mailer(), Logger: log})
+	mailer, err := c.mailer(dm, log)
 	if err != nil {
 		return err
 	}
+	directory, err := app.NewDirectory(app.DirectoryDeps{Store: store, Employees: models.employees, Branches: models.branches,
+		Roles: models.roles, WaitFor: models.runner.WaitFor, Catalogue: known, ResetURL: c.BackofficeURL, Mailer: mailer, Logger: log})
+	if err != nil {
+		return err
+	}
+	go refreshSigningKeys(runCtx, plat, signingKeyRefresh, log)
 
-	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check})
+	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check},
+		api.Check{Name: "projections", Run: runnerCheck(models.runner)})
 	roleDir := roleDirectory{roles: models.roles}
 	authn := &api.TokenAuthenticator{Tokens: plat.Keyring(), BankKeys: models.counterparties, Roles: roleDir}
 	mux := http.NewServeMux()
@@ -229,4 +235,61 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}
 	log.Info("http server stopped")
 	return nil
+}
+
+// signingKeyRefresh is how often a running node checks whether its token signing key is due for rotation
+// and takes in keys other nodes recorded: small against the publish lead and KeyMaxAge (at least an hour).
+const signingKeyRefresh = 5 * time.Minute
+
+// refreshSigningKeys rotates the signing key of a long-running node when it is due, until ctx ends.
+func refreshSigningKeys(ctx context.Context, plat *app.Platform, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := plat.RefreshSigningKeys(ctx); err != nil && ctx.Err() == nil {
+				log.Error("token signing keys not refreshed; retrying at the next tick", "err", err, "every", every)
+			}
+		}
+	}
+}
+
+// runnerCheck is /readyz's view of the read models: not ready while they catch up after a dropped
+// subscription, nor once the runner has stopped (a projection failed): reads would be stale.
+func runnerCheck(r *projections.Runner) func(context.Context) error {
+	return func(context.Context) error {
+		if err := r.Stopped(); err != nil {
+			return fmt.Errorf("read models stopped: %w", err)
+		}
+		if !r.CaughtUp() {
+			return errors.New("read models are catching up with the log")
+		}
+		return nil
+	}
+}
+
+// mailer is how employees get their verification links: the SMTP relay when configured, else the log. In
+// demo mode the demo's mailbox comes first (it takes the demo administrator's own link) and hands every
+// other link on.
+func (c *config) mailer(dm *demo, log *slog.Logger) (app.Mailer, error) {
+	if c.SMTPAddr == "" {
+		return dm.mailer(), nil
+	}
+	cfg, err := c.smtpConfig()
+	if err != nil {
+		return nil, err
+	}
+	m, err := app.NewSMTPMailer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("verification mail goes through SMTP", "relay", c.SMTPAddr, "from", cfg.From)
+	if dm != nil {
+		dm.mail.next = m
+		return dm.mailer(), nil
+	}
+	return m, nil
 }
