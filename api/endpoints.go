@@ -85,6 +85,10 @@ var guideEndpoints = []Endpoint{
 	{"GET", cp + "/accounts", PermAccountsRead},
 	{"POST", cp + "/accounts", PermAccountsCreate},
 	{"GET", cp + "/branch/{branch_guid}/accounts", PermAccountsRead},
+	// Blocking (Kazna's: the guide has no endpoint): a blocked account cannot send, and its trustline is
+	// deauthorized on Stellar.
+	{"POST", cp + "/accounts/{account_guid}/block", PermAccountsBlock},
+	{"POST", cp + "/accounts/{account_guid}/unblock", PermAccountsBlock},
 
 	// Identifiers: issue and burn requests (§9); the platform confirms or rejects them.
 	{"POST", cp + "/emission/issue", PermEmissionIssue},

@@ -20,6 +20,8 @@ const (
 
 	PermAccountsRead   = "accounts.read"
 	PermAccountsCreate = "accounts.create"
+	// PermAccountsBlock blocks and unblocks an account (and its trustline on Stellar).
+	PermAccountsBlock = "accounts.block"
 
 	PermEmployeesRead        = "employees.read"
 	PermEmployeesCreate      = "employees.create"
@@ -133,7 +135,7 @@ var groups = []permissionGroup{
 		platform(PermCounterpartiesRead), platform(PermCounterpartiesCreate), platform(PermCounterpartiesUpdate),
 	}},
 	{"Account Access", "account_access", []permissionSpec{
-		endpoint(PermAccountsRead), endpoint(PermAccountsCreate),
+		endpoint(PermAccountsRead), endpoint(PermAccountsCreate), endpoint(PermAccountsBlock),
 	}},
 	{"Employees Access", "employees_access", []permissionSpec{
 		endpoint(PermEmployeesRead), endpoint(PermEmployeesCreate), endpoint(PermEmployeesUpdate),

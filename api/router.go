@@ -85,7 +85,7 @@ func Routes(d Deps) []Route {
 	routes = append(routes, employeeRoutes(d.Employees)...)
 	routes = append(routes, rbacRoutes(d.RBAC)...)
 	routes = append(routes, branchRoutes(d.Branches)...)
-	routes = append(routes, customerRoutes(d.Customers)...)
+	routes = append(routes, customerRoutesOf(d)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 
