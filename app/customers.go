@@ -398,6 +398,12 @@ func (c *Customers) OpenCustomerAccount(ctx context.Context, cp, customerGUID uu
 	if s.Disabled {
 		return Written{}, customer.ErrDisabled
 	}
+	accID := newGUID(w, "customer-account/"+customerGUID.String())
+	now := c.now()
+	// Decide the listing first: a customer who may hold no more accounts must not get one on chain.
+	if _, err := customer.Decide(s, customer.AddAccount{AccountGUID: accID, At: now}); err != nil {
+		return Written{}, err
+	}
 	_, base, err := c.bank(ctx, cp)
 	if err != nil {
 		return Written{}, err
@@ -406,8 +412,6 @@ func (c *Customers) OpenCustomerAccount(ctx context.Context, cp, customerGUID uu
 	if err != nil {
 		return Written{}, fmt.Errorf("app: the key of customer %s: %w", customerGUID, err)
 	}
-	accID := newGUID(w, "customer-account/"+customerGUID.String())
-	now := c.now()
 	if accountIBAN != "" {
 		if err := c.claim(ctx, ibanStream(accountIBAN), accID.String(), accountIBAN, now, ErrIBANTaken); err != nil {
 			return Written{}, err

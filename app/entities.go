@@ -40,6 +40,15 @@ type entitySpec struct {
 
 func (o entityOpener) open(ctx context.Context, env command.Envelope, spec entitySpec) (account.State, error) {
 	kind, id := spec.Kind, spec.ID
+	// Both writes go to the account's stream, where an idempotency key names one request: under the same
+	// key the second write would be taken for a retry of the first and never recorded. Each step gets its own.
+	step := func(name string) command.Envelope {
+		e := env
+		if e.IdempotencyKey != "" {
+			e.IdempotencyKey += "/" + name
+		}
+		return e
+	}
 	stream := account.Stream(id)
 	s, err := loadState(ctx, o.store, stream, account.Decider, account.Events)
 	if err != nil {
@@ -64,7 +73,7 @@ func (o entityOpener) open(ctx context.Context, env command.Envelope, spec entit
 		}
 		gen := account.GenerateKey{GUID: id, Kind: kind, CounterpartyGUID: spec.Counterparty, Address: kp.Address(),
 			SealedSeed: sealed, Owner: spec.Owner, At: o.now()}
-		if _, err := command.Handle(ctx, o.store, stream, account.Decider, account.Events, any(gen), env); err != nil {
+		if _, err := command.Handle(ctx, o.store, stream, account.Decider, account.Events, any(gen), step("key")); err != nil {
 			return s, fmt.Errorf("app: record the %s key: %w", kind, err)
 		}
 		if s, err = loadState(ctx, o.store, stream, account.Decider, account.Events); err != nil {
@@ -112,7 +121,7 @@ func (o entityOpener) open(ctx context.Context, env command.Envelope, spec entit
 		}
 	}
 	opened := account.RecordOpened{AssetCode: asset.Code, AssetIssuer: asset.Issuer, At: o.now()}
-	if _, err := command.Handle(ctx, o.store, stream, account.Decider, account.Events, any(opened), env); err != nil {
+	if _, err := command.Handle(ctx, o.store, stream, account.Decider, account.Events, any(opened), step("opened")); err != nil {
 		return s, fmt.Errorf("app: record the %s account: %w", kind, err)
 	}
 	o.log.InfoContext(ctx, "digital entity opened", "account", id.String(), "kind", string(kind),

@@ -189,6 +189,9 @@ func Decide(s State, cmd any) ([]Event, error) {
 		if !strings.EqualFold(p.Login, s.Profile.Login) {
 			return nil, invalid("login", "cannot change: the bank's authorization service and the customer's key are bound to it")
 		}
+		// Kept as signed up, not as given: the bank's authorization service knows the customer by that
+		// spelling, and a change of case alone is no change.
+		p.Login = s.Profile.Login
 		if p == s.Profile {
 			return nil, nil
 		}
