@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func runDemoServe(t *testing.T, data string, check func(base, out string)) {
 func TestServeDemo(t *testing.T) {
 	data := t.TempDir()
 	guidRe := regexp.MustCompile(`/api/v1/counterparty/([0-9a-f-]{36})/employees`)
-	var first string
+	var first, customerGUID string
 	runDemoServe(t, data, func(base, out string) {
 		m := guidRe.FindStringSubmatch(out)
 		if m == nil || !strings.Contains(out, demoAdminLogin) || !strings.Contains(out, filepath.Join(data, demoPasswordFile)) ||
@@ -101,6 +102,43 @@ func TestServeDemo(t *testing.T) {
 		if code := getJSON(t, base+"/api/v1/counterparties?names=demo+bank", adminTok, &banks); code != 200 || banks.Total != 1 || banks.Counterparties[0].GUID != first {
 			t.Fatalf("the demo bank: %d %+v", code, banks)
 		}
+		// A customer signs up through the demo bank's authorization service and gets an account on chain.
+		var issuer struct {
+			Counterparties []struct {
+				AssetIssuer string `json:"asset_issuer"`
+			} `json:"counterparties"`
+		}
+		getJSON(t, base+"/api/v1/counterparties?names=demo+bank", adminTok, &issuer)
+		body := `{"asset_code":"UAH","asset_issuer":"` + issuer.Counterparties[0].AssetIssuer + `","login":"+380501234567",` +
+			`"name":"Olena","surname":"Shevchenko","kyc_level":1,"balance_allowed":1000.50,"iban":"UA213223130000026007233566001"}`
+		var created struct {
+			CustomerGUID string `json:"customer_guid"`
+			Wallet       string `json:"wallet_account_guid"`
+			IBAN         string `json:"iban"`
+			Assets       []struct {
+				StellarCode string `json:"stellar_code"`
+			} `json:"assets"`
+		}
+		if code := sendJSON(t, "POST", base+"/api/v1/counterparty/"+first+"/customers", tok, body, &created); code != 200 ||
+			created.CustomerGUID == "" || created.Wallet == "" || created.IBAN != "UA213223130000026007233566001" || len(created.Assets) != 1 || created.Assets[0].StellarCode != "eUAH" {
+			t.Fatalf("create a customer: %d %+v", code, created)
+		}
+		customerGUID = created.CustomerGUID
+		var dup struct{ Code string }
+		if code := sendJSON(t, "POST", base+"/api/v1/counterparty/"+first+"/customers", tok, body, &dup); code != 409 {
+			t.Fatalf("the same login again: %d %+v, want 409", code, dup)
+		}
+		var accounts []struct {
+			Accounts []struct {
+				StellarAddress string `json:"stellar_address"`
+				Customer       string `json:"wallet_user_guid"`
+			} `json:"accounts"`
+			Total int `json:"total"`
+		}
+		if code := getJSON(t, base+"/api/v1/counterparty/"+first+"/accounts?search_string=%2B380501234567", tok, &accounts); code != 200 ||
+			len(accounts) != 1 || accounts[0].Total != 1 || accounts[0].Accounts[0].Customer != customerGUID || !strings.HasPrefix(accounts[0].Accounts[0].StellarAddress, "G") {
+			t.Fatalf("the customer's account by login: %d %+v", code, accounts)
+		}
 	})
 	runDemoServe(t, data, func(base, out string) {
 		if m := guidRe.FindStringSubmatch(out); m == nil || m[1] != first {
@@ -121,6 +159,17 @@ func TestServeDemo(t *testing.T) {
 		}
 		if code := getJSON(t, base+"/api/v1/counterparty/"+first+"/employees", tok, &staff); code != 200 || staff.Total != 1 {
 			t.Fatalf("after a restart the demo bank still has one employee: %d %+v", code, staff)
+		}
+		var customers struct {
+			Total     int `json:"total"`
+			Customers []struct {
+				GUID           string `json:"wallet_user_guid"`
+				BalanceAllowed any    `json:"balance_allowed"`
+			} `json:"customers"`
+		}
+		if code := getJSON(t, base+"/api/v1/counterparty/"+first+"/customers?kyc_levels=1", tok, &customers); code != 200 ||
+			customers.Total != 1 || customers.Customers[0].GUID != customerGUID || fmt.Sprint(customers.Customers[0].BalanceAllowed) != "1000.5" {
+			t.Fatalf("after a restart the read models rebuilt from the log list the customer: %d %+v", code, customers)
 		}
 	})
 }
@@ -147,6 +196,20 @@ func getJSON(t *testing.T, url, token string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(out)
+	return resp.StatusCode
+}
+
+func sendJSON(t *testing.T, method, url, token, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

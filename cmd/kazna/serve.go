@@ -13,6 +13,7 @@ import (
 
 	"github.com/kazna-ledger/kazna/api"
 	"github.com/kazna-ledger/kazna/app"
+	"github.com/kazna-ledger/kazna/bankauth"
 	"github.com/kazna-ledger/kazna/domain/money"
 	"github.com/kazna-ledger/kazna/domain/rbac"
 	"github.com/kazna-ledger/kazna/eventstore"
@@ -31,14 +32,15 @@ type readModels struct {
 	employees      *projections.Employees
 	branches       *projections.Branches
 	roles          *projections.Roles
+	customers      *projections.Customers
 }
 
 func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
 	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
-		branches: projections.NewBranches(), roles: projections.NewRoles()}
+		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers()}
 	var err error
 	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
-		m.counterparties, m.employees, m.branches, m.roles)
+		m.counterparties, m.employees, m.branches, m.roles, m.customers)
 	return m, err
 }
 
@@ -185,6 +187,12 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return err
 	}
 	go refreshSigningKeys(runCtx, plat, signingKeyRefresh, log)
+	customers, err := app.NewCustomers(app.CustomerDeps{Store: store, Vault: vault, Network: stellarNet.horizon, Platform: plat,
+		Counterparties: models.counterparties, BankAuth: bankauth.NewClient(plat.Keyring(), bankauth.ClientOptions{}),
+		Views: models.customers, WaitFor: models.runner.WaitFor, Logger: log})
+	if err != nil {
+		return err
+	}
 
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check},
 		api.Check{Name: "projections", Run: runnerCheck(models.runner)})
@@ -193,7 +201,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
 		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
-		Employees: directory, RBAC: directory, Branches: directory}))
+		Employees: directory, RBAC: directory, Branches: directory, Customers: customers}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
