@@ -337,17 +337,13 @@ func (p Profile) Normalise() (Profile, error) {
 	return out, nil
 }
 
-// checkPhone accepts an optional E.164-like number: an optional +, then 5 to 15 digits.
+// checkPhone is text.Phone, refused under this package's field name.
 func checkPhone(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil
+	out, err := text.Phone(s, MaxPhoneBytes)
+	if err != nil {
+		return "", invalid("phone_number", err.Error())
 	}
-	digits := strings.TrimPrefix(s, "+")
-	if len(s) > MaxPhoneBytes || len(digits) < 5 || len(digits) > 15 || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
-		return "", invalid("phone_number", "must be an optional + and 5 to 15 digits")
-	}
-	return s, nil
+	return out, nil
 }
 
 // Decider is the customer aggregate.

@@ -375,17 +375,13 @@ func checkEmail(s string) (string, error) {
 	return strings.ToLower(s), nil
 }
 
-// checkPhone accepts an optional E.164-like number: an optional +, then 5 to 15 digits.
+// checkPhone is text.Phone, refused under this package's field name.
 func checkPhone(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil
+	out, err := text.Phone(s, MaxPhoneBytes)
+	if err != nil {
+		return "", invalid("phone", err.Error())
 	}
-	digits := strings.TrimPrefix(s, "+")
-	if len(s) > MaxPhoneBytes || len(digits) < 5 || len(digits) > 15 || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
-		return "", invalid("phone", "must be + and 5 to 15 digits")
-	}
-	return s, nil
+	return out, nil
 }
 
 // normaliseRoles trims, sorts and deduplicates role names so that equal sets compare equal.

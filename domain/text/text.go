@@ -38,3 +38,17 @@ func Clean(s string, r Rule) (string, error) {
 	}
 	return s, nil
 }
+
+// Phone checks an optional phone number in the E.164 spirit: an optional +, then 5 to 15 digits, at most
+// maxBytes in all. It returns the trimmed number ("" for none) or why it is refused.
+func Phone(s string, maxBytes int) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	digits := strings.TrimPrefix(s, "+")
+	if len(s) > maxBytes || len(digits) < 5 || len(digits) > 15 || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return "", errors.New("must be an optional + and 5 to 15 digits")
+	}
+	return s, nil
+}

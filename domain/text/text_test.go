@@ -38,3 +38,19 @@ func TestClean(t *testing.T) {
 		t.Fatalf("other control characters are refused even in multiline fields")
 	}
 }
+
+func TestPhone(t *testing.T) {
+	for in, want := range map[string]string{"": "", "  ": "", "+380501234567": "+380501234567", " 12345 ": "12345"} {
+		if got, err := Phone(in, 32); err != nil || got != want {
+			t.Errorf("Phone(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"1234", "+1234567890123456", "12a45", "+ 12345", "++12345", "+380 50 123"} {
+		if _, err := Phone(bad, 32); err == nil {
+			t.Errorf("Phone(%q) accepted", bad)
+		}
+	}
+	if _, err := Phone("+380501234567", 8); err == nil {
+		t.Error("a number over maxBytes was accepted")
+	}
+}
