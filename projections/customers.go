@@ -66,6 +66,7 @@ const maxSearchBytes = 2048
 // numbers have hash indexes instead.
 const (
 	ciKYC      = iota // KYC level (cpTable.kyc)
+	ciDisabled        // cpTable.disabled
 	ciBranch          // lower-cased branch GUID; "" for a customer of the whole counterparty
 	ciSegment         // as given
 	ciStatus          // as given
@@ -87,7 +88,7 @@ const (
 // makes the row, so that the two join the same way in either order. It holds no pointer (see Customers).
 type customerRow struct {
 	guid       guidKey
-	oddGUID    strRef // the GUID's text when it is not canonical
+	oddGUID    strRef // the GUID as written when it is not canonical
 	table      int32
 	registered bool
 	disabled   bool
@@ -154,6 +155,7 @@ type cpTable struct {
 	custs     []int32 // every registered customer, in registration order
 	cidx      [numCustIndexes]postings[sym]
 	kyc       postings[int64]
+	disabled  postings[bool]
 	logins    valueIndex // hash of loginKey
 	externals valueIndex // hash of extKey
 	phones    valueIndex
@@ -246,7 +248,12 @@ func (p *Customers) Apply(ev eventstore.RecordedEvent) error {
 		if err != nil {
 			return err
 		}
-		r.disabled = ev.Type == typeCustomerDisabled
+		if d := ev.Type == typeCustomerDisabled; d != r.disabled {
+			t := p.tables[r.table]
+			t.disabled.remove(r.disabled, id, p.custSlot(ciDisabled))
+			t.disabled.add(d, id, &r.slot[ciDisabled])
+			r.disabled = d
+		}
 		p.touchCustomer(id, r, at)
 		return nil
 	case typeCustomerAccountAdded:
@@ -345,7 +352,7 @@ func (p *Customers) table(cp string) *cpTable {
 	if i, ok := p.tableOf[key]; ok {
 		return p.tables[i]
 	}
-	t := &cpTable{index: int32(len(p.tables)), guid: cp, kyc: postings[int64]{}}
+	t := &cpTable{index: int32(len(p.tables)), guid: cp, kyc: postings[int64]{}, disabled: postings[bool]{}}
 	for i := range t.cidx {
 		t.cidx[i] = postings[sym]{}
 	}
@@ -402,10 +409,11 @@ func (p *Customers) party(guid string, t *cpTable) (int32, *customerRow) {
 	return id, r
 }
 
-// guidOf is how a row keeps a GUID: its 16 bytes, or its lower-cased text when it is not canonical.
+// guidOf is how a row keeps a GUID: its 16 bytes (shown in canonical form, lower-case), or, when it is not
+// canonical, its text as written.
 func (p *Customers) guidOf(g gid) (guidKey, strRef) {
 	if g.odd {
-		return guidKey{}, p.text.put(g.text)
+		return guidKey{}, p.text.put(g.as)
 	}
 	return g.key, strRef{}
 }
@@ -447,6 +455,7 @@ func (p *Customers) customerRegistered(e customer.CustomerRegistered) error {
 		r.accounts = p.text.put(string(appendGUIDText(nil, e.AccountGUID)))
 	}
 	t.custs = append(t.custs, id)
+	t.disabled.add(r.disabled, id, &r.slot[ciDisabled])
 	p.setProfile(id, r, e.Profile, true)
 	t.byCreated.appendOrTouch(id, p.custOrder(CustomersByCreated))
 	for _, o := range []struct {
@@ -911,31 +920,70 @@ func (p *Customers) loginCorpus(t *cpTable) corpus {
 	return t.corpus
 }
 
-// The lookups of the value indexes, which readers bring up to date (see valueIndex).
+// The lookups of the value indexes, which readers bring up to date (see valueIndex), and the hash of each
+// row's value now, for leaving stale entries out.
+
+func (p *Customers) loginHash(id int32) uint64 { return p.hash(p.text.bytes(p.custs.at(id).loginKey)) }
+func (p *Customers) extHash(id int32) uint64   { return p.hash(p.text.bytes(p.custs.at(id).extKey)) }
+func (p *Customers) phoneHash(id int32) uint64 { return p.hash(p.text.bytes(p.custs.at(id).phone)) }
+func (p *Customers) ibanHash(id int32) uint64 {
+	return maphash.String(p.seed, ibanKey(string(p.text.bytes(p.accts.at(id).iban))))
+}
 
 func (p *Customers) findLogins(t *cpTable, dst []int32, loginKey string) []int32 {
 	t.lazy.Lock()
 	defer t.lazy.Unlock()
-	return t.logins.find(dst, maphash.String(p.seed, loginKey), func(id int32) uint64 { return p.hash(p.text.bytes(p.custs.at(id).loginKey)) })
+	return t.logins.find(dst, maphash.String(p.seed, loginKey), p.loginHash)
 }
 
 func (p *Customers) findExternals(t *cpTable, dst []int32, extKey string) []int32 {
 	t.lazy.Lock()
 	defer t.lazy.Unlock()
-	return t.externals.find(dst, maphash.String(p.seed, extKey), func(id int32) uint64 { return p.hash(p.text.bytes(p.custs.at(id).extKey)) })
+	return t.externals.find(dst, maphash.String(p.seed, extKey), p.extHash)
 }
 
 func (p *Customers) findPhones(t *cpTable, dst []int32, phone string) []int32 {
 	t.lazy.Lock()
 	defer t.lazy.Unlock()
-	return t.phones.find(dst, maphash.String(p.seed, phone), func(id int32) uint64 { return p.hash(p.text.bytes(p.custs.at(id).phone)) })
+	return t.phones.find(dst, maphash.String(p.seed, phone), p.phoneHash)
 }
 
 // findIBAN returns the accounts whose IBAN may be key (an ibanKey).
 func (p *Customers) findIBAN(key string) []int32 {
 	p.lazy.Lock()
 	defer p.lazy.Unlock()
-	return p.acctByIBAN.find(nil, maphash.String(p.seed, key), func(id int32) uint64 {
-		return maphash.String(p.seed, ibanKey(string(p.text.bytes(p.accts.at(id).iban))))
-	})
+	return p.acctByIBAN.find(nil, maphash.String(p.seed, key), p.ibanHash)
+}
+
+// Warm brings every list and index that queries keep up to date lazily (the orders, the value indexes, the
+// login corpus) up to date now, so that the first queries after a rebuild do not pay for it: at a million
+// customers a first query by login or surname would otherwise sort them all. Call it once the Runner has
+// caught up. It holds the read lock per counterparty, so events wait while it works on a big one.
+func (p *Customers) Warm(ctx context.Context) error {
+	p.mu.RLock()
+	tables := slices.Clone(p.tables)
+	p.mu.RUnlock()
+	for _, t := range tables {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.mu.RLock()
+		for _, by := range []CustomerOrder{CustomersByCreated, CustomersByUpdated, CustomersByLogin, CustomersBySurname} {
+			p.sorted(t, by)
+		}
+		p.sortedAccounts(t)
+		p.loginCorpus(t)
+		t.lazy.Lock()
+		t.logins.settle(p.loginHash)
+		t.externals.settle(p.extHash)
+		t.phones.settle(p.phoneHash)
+		t.lazy.Unlock()
+		p.mu.RUnlock()
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	p.lazy.Lock()
+	defer p.lazy.Unlock()
+	p.acctByIBAN.settle(p.ibanHash)
+	return ctx.Err()
 }

@@ -356,13 +356,14 @@ type gid struct {
 	key  guidKey
 	odd  bool
 	text string // when odd
+	as   string // when odd: as written, which is how it is shown
 }
 
 func toGID(s string) gid {
 	if k, ok := parseGUID(s); ok {
 		return gid{key: k}
 	}
-	return gid{odd: true, text: strings.ToLower(s)}
+	return gid{odd: true, text: strings.ToLower(s), as: s}
 }
 
 // guidMap finds rows by GUID. A GUID that is not in canonical form (no event of this system has one, but
@@ -453,6 +454,13 @@ func (x *valueIndex) find(dst []int32, h uint64, current func(int32) uint64) []i
 	return dst
 }
 
+// settle merges whatever is pending.
+func (x *valueIndex) settle(current func(int32) uint64) {
+	if x.pendingLen() > 0 || x.stale > 0 {
+		x.merge(current)
+	}
+}
+
 // merge sorts pending into a fresh array.
 func (x *valueIndex) merge(current func(int32) uint64) {
 	byHash := func(a, b hashEntry) int {
@@ -482,7 +490,8 @@ func (x *valueIndex) merge(current func(int32) uint64) {
 		}
 	}
 	merged = append(append(merged, old[i:]...), add[j:]...)
-	x.sorted, x.pending = merged, nil
+	// A row whose value went from A to B and back has two entries for A: keep one.
+	x.sorted, x.pending = slices.Compact(merged), nil
 }
 
 // corpus is the lower-cased logins of a counterparty's customers packed in large chunks of text, so that a

@@ -112,7 +112,7 @@ func (s guidFilter) has(p *Customers, k guidKey, odd strRef) bool {
 		return true
 	}
 	if odd.n > 0 {
-		_, ok := s.odd[string(p.text.bytes(odd))]
+		_, ok := s.odd[strings.ToLower(string(p.text.bytes(odd)))]
 		return ok
 	}
 	_, ok := s.keys[k]
@@ -296,7 +296,7 @@ func (f *customerFilter) searchMatch(p *Customers, r *customerRow) bool {
 		return true
 	}
 	if r.oddGUID.n > 0 {
-		return string(p.text.bytes(r.oddGUID)) == n
+		return strings.EqualFold(string(p.text.bytes(r.oddGUID)), n)
 	}
 	return f.searchIsGUID && r.guid == f.searchGUID
 }
