@@ -44,13 +44,16 @@ func TestOneBatchDecidesInOrder(t *testing.T) {
 	commitsBefore := s.Stats().Commits
 
 	launch := func(stream string, expected eventstore.ExpectedRevision, evs ...eventstore.EventData) chan appendResult {
-		queued := len(s.reqs)
+		// Decide before starting the appender whether to wait for it: once started, the first one can be
+		// taken by the committer and hold it (closing entered) before this goroutine looks, and a wait for
+		// it to be queued would then never end. That race is what hung CI.
+		queued, held := len(s.reqs), isClosed(entered)
 		out := make(chan appendResult, 1)
 		go func() {
 			r, err := s.Append(ctx, stream, expected, evs...)
 			out <- appendResult{r, err}
 		}()
-		if isClosed(entered) { // wait until it is queued, so that arrival order is the order of the calls
+		if held { // wait until it is queued, so that arrival order is the order of the calls
 			waitQueued(t, s, queued+1)
 		}
 		return out
