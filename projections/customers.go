@@ -22,12 +22,15 @@ import (
 // §7–§8). It holds both, because an account's search joins its customer's login and external ID, a customer
 // list needs the customer's accounts, and an account belongs to its customer's branch.
 //
-// Every exact-value filter of a list has an index per counterparty, so a list query starts from the rows of
-// the most selective filter it was given and checks the rest on those rows only; creation times have a
-// sorted list to cut ranges from. The orders of a list (creation, update, login, surname) are sorted lists
-// brought up to date lazily by the first query that needs one, so that applying an event never sorts
-// anything and an unfiltered page of a million customers costs a slice. A search (CustomerQuery.Search)
-// scans: the distinct names, and the counterparty's logins packed in one string.
+// Every exact-value filter of a list has an index per counterparty: posting lists for values many customers
+// share (KYC level, status, segment, branch, names, disabled), sorted hash arrays for values few share
+// (login, phone, external ID, IBAN), and the creation order to cut time ranges from. A list query starts
+// from the smallest of its filters' row sets, turns the others into bitsets of row ids, and reads rows only
+// for the filters with no index (balance, balance asset, update time). The orders of a list (creation,
+// update, login, surname) are sorted lists brought up to date lazily, by the first query that needs one
+// (merging the rows changed since, or sorting all after a rebuild), so that applying an event never sorts
+// anything and an unfiltered page of a million customers costs a slice; Warm does that work ahead. A search
+// (CustomerQuery.Search) scans: the distinct names, and the counterparty's logins packed in one string.
 //
 // Apply is built for rebuilding from the log at start (see docs/BENCHMARKS.md): it decodes with a fast
 // reader of its own, falling back on the domain codecs; rows hold no pointers (strings live in an arena,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,15 +101,30 @@ func (o *sortedIDs) touch(id int32) {
 	}
 }
 
-// appendOrTouch adds a new row: at the end when it sorts after the last one (the usual case for creation
-// times), else through touch. Only for keys that never change: the last id's key must be its sorted one.
+// appendOrTouch adds a new row in its place when that is among the last maxBackInsert rows (the clocks of
+// concurrent writers differ by little, so creation times reach the log slightly out of order), else
+// through touch. Every row it compares with must sort by its key now: the caller uses it only for keys that
+// never change, or on a list with no change pending.
 func (o *sortedIDs) appendOrTouch(id int32, ord rowOrder) {
-	if !o.full && (len(o.ids) == 0 || ord.compare(o.ids[len(o.ids)-1], id) < 0) {
-		o.ids = append(o.ids, id)
+	if o.full {
 		return
 	}
-	o.touch(id)
+	n := len(o.ids)
+	j := n
+	for j > 0 && n-j < maxBackInsert && ord.compare(o.ids[j-1], id) > 0 {
+		j--
+	}
+	if j > 0 && ord.compare(o.ids[j-1], id) > 0 {
+		o.touch(id)
+		return
+	}
+	o.ids = append(o.ids, 0)
+	copy(o.ids[j+1:], o.ids[j:n])
+	o.ids[j] = id
 }
+
+// maxBackInsert bounds how far back appendOrTouch looks for a row's place.
+const maxBackInsert = 256
 
 // rowOrder is how one ordering compares rows: by a 64-bit prefix of the key first (cheap to sort by), then
 // by the whole key and the GUID.
@@ -137,19 +153,22 @@ func (o *sortedIDs) build(all []int32, ord rowOrder, rows int32) {
 		}
 	}
 	sortRows(changed, ord)
-	ids := make([]int32, 0, len(o.ids)+len(changed))
-	j := 0
+	// The rest keep their order; each changed row goes where a binary search puts it, so that a handful of
+	// changes costs a copy of the list and a few dozen comparisons each, not a comparison per row.
+	rest := make([]int32, 0, len(o.ids))
 	for _, id := range o.ids {
-		if mark.has(id) {
-			continue
+		if !mark.has(id) {
+			rest = append(rest, id)
 		}
-		for j < len(changed) && ord.compare(changed[j], id) < 0 {
-			ids = append(ids, changed[j])
-			j++
-		}
-		ids = append(ids, id)
 	}
-	ids = append(ids, changed[j:]...)
+	ids := make([]int32, 0, len(rest)+len(changed))
+	lo := 0
+	for _, c := range changed {
+		i := lo + sort.Search(len(rest)-lo, func(i int) bool { return ord.compare(rest[lo+i], c) > 0 })
+		ids = append(append(ids, rest[lo:i]...), c)
+		lo = i
+	}
+	ids = append(ids, rest[lo:]...)
 	o.ids, o.changed = ids, nil
 }
 
@@ -499,7 +518,8 @@ func (x *valueIndex) merge(current func(int32) uint64) {
 // million rows. Entries are separated by 0, which no login holds (logins have no control characters).
 type corpus struct {
 	chunks []corpusChunk
-	stale  bool // a login changed: rebuild from the rows before searching
+	stale  bool        // a login changed: rebuild from the rows before searching
+	freq   [256]uint32 // how often each byte occurs: a search scans for its needle's rarest byte
 }
 
 type corpusChunk struct {
@@ -516,6 +536,9 @@ func (c *corpus) add(id int32, key []byte) {
 		c.chunks = append(c.chunks, corpusChunk{text: make([]byte, 0, max(corpusChunkBytes, 1+len(key)))})
 		n++
 	}
+	for _, b := range key {
+		c.freq[b]++
+	}
 	ch := &c.chunks[n]
 	ch.text = append(ch.text, 0)
 	ch.starts = append(ch.starts, int32(len(ch.text)))
@@ -523,21 +546,46 @@ func (c *corpus) add(id int32, key []byte) {
 	ch.ids = append(ch.ids, id)
 }
 
-// find calls match for every entry that contains needle (which must hold no 0 byte), once per entry.
+// find calls match for every entry that contains needle (which must be neither empty nor hold a 0 byte),
+// once per entry.
+//
+// It scans for the needle's rarest byte (SIMD IndexByte) and checks the needle around each hit: a login
+// corpus is full of the same few bytes (digits of phone numbers, "@", ".", vowels), on which bytes.Index
+// would stop every few bytes.
 func (c *corpus) find(needle string, match func(id int32)) {
-	pat := []byte(needle)
+	k := 0
+	for i := range len(needle) {
+		if c.freq[needle[i]] < c.freq[needle[k]] {
+			k = i
+		}
+	}
+	rare := needle[k]
 	for _, ch := range c.chunks {
 		text := ch.text
-		from := 0
-		for from < len(text) {
-			i := bytes.Index(text[from:], pat)
-			if i < 0 {
+		from, e := 0, 0
+		for from+len(needle) <= len(text) {
+			j := bytes.IndexByte(text[from+k:], rare)
+			if j < 0 {
 				break
 			}
-			at := from + i
-			// The entry holding at is the last one starting at or before it.
-			e, _ := slices.BinarySearch(ch.starts, int32(at)+1)
-			e--
+			start := from + j
+			if start+len(needle) > len(text) {
+				break
+			}
+			if string(text[start:start+len(needle)]) != needle {
+				from = start + 1
+				continue
+			}
+			at := int32(start)
+			// The entry holding at is the last one starting at or before it: matches come in order, so gallop
+			// from the last one found (most matches are near each other) and finish with a binary search.
+			step, hi := 1, e+1
+			for hi < len(ch.starts) && ch.starts[hi] <= at {
+				e, hi = hi, hi+step
+				step *= 2
+			}
+			n, _ := slices.BinarySearch(ch.starts[e:min(hi, len(ch.starts))], at+1)
+			e += n - 1
 			match(ch.ids[e])
 			// Skip the rest of this entry: its 0 separator ends it.
 			end := len(text)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,11 @@ type Runner struct {
 	opts        Options
 	log         *slog.Logger
 
+	// byType caches, per event type, which projections select it when every filter selects by event type
+	// (or selects everything), so that each event costs one map lookup instead of a prefix scan per
+	// projection. Only the goroutine that applies events uses it; nil when some filter selects by stream.
+	byType map[string][]bool
+
 	ran  atomic.Bool
 	done chan struct{} // closed when Run returns
 
@@ -161,8 +167,17 @@ func NewRunner(store Subscriber, opts Options, projections ...Projection) (*Runn
 		r.filters = append(r.filters, f)
 	}
 	r.filter = union(r.filters)
+	r.byType = map[string][]bool{}
+	for _, f := range r.filters {
+		if len(f.StreamPrefixes) > 0 {
+			r.byType = nil
+		}
+	}
 	return r, nil
 }
+
+// maxCachedTypes bounds Runner.byType; a log with more event types than this is matched without the cache.
+const maxCachedTypes = 4096
 
 // union is one filter that selects every event any of fs selects. A store filters by stream prefix or by
 // type prefix, not both, so a mix becomes the empty filter and each projection's own filter does the rest.
@@ -261,40 +276,137 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 }
 
 // follow runs one subscription until it fails; progressed reports that it delivered at least one message.
+//
+// A reader goroutine takes messages from the subscription ahead of this loop (at most maxReadAhead), so
+// that reading the log and applying events run on two cores: in a rebuild from the embedded store, reading
+// and decoding the records is about a third of the work. Messages are applied in the order read, and a
+// subscription error is seen after the messages read before it, so nothing changes for the projections.
 func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
 	from := r.Checkpoint()
 	sub, err := r.store.SubscribeAll(ctx, from, r.filter)
 	if err != nil {
 		return false, err
 	}
-	defer sub.Close()
+	ahead := newReadAhead()
+	readCtx, stopReading := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		ahead.fill(readCtx, sub)
+	}()
+	defer func() {
+		stopReading()
+		sub.Close()
+		<-readerDone
+	}()
 	applied := from // only this goroutine moves r.applied, so this copy is always equal to it
+	var batch []eventstore.Message
+	for {
+		var readErr error
+		batch, readErr = ahead.take(ctx, batch)
+		for _, msg := range batch {
+			progressed = true
+			switch msg.Kind {
+			case eventstore.EventAppeared:
+				if msg.Event == nil {
+					return progressed, errors.New("projections: subscription sent an event message without an event")
+				}
+				if !applied.Less(msg.Event.Position) {
+					// The port promises each event once, in order; applying it again would count it twice.
+					r.log.Warn("projections: skipped an event at or before the checkpoint", "position", msg.Event.Position.String(), "checkpoint", applied.String())
+					continue
+				}
+				if err := r.apply(msg.Event); err != nil {
+					return progressed, err
+				}
+				applied = msg.Event.Position
+				r.advance(applied, false)
+			case eventstore.Checkpoint, eventstore.CaughtUp:
+				if applied.Less(msg.Position) {
+					applied = msg.Position
+				}
+				r.advance(applied, msg.Kind == eventstore.CaughtUp)
+			}
+		}
+		if readErr != nil {
+			return progressed, readErr
+		}
+	}
+}
+
+// maxReadAhead bounds the messages read but not yet applied (for the embedded store, a few pages of the log).
+const maxReadAhead = 4096
+
+// readAhead hands messages from the reader goroutine to the applying loop in batches: the applier takes
+// everything read while it was busy, so the two meet once per batch rather than once per message.
+type readAhead struct {
+	mu    sync.Mutex
+	queue []eventstore.Message
+	err   error // the subscription's, after the queued messages
+
+	read chan struct{} // a message or the error was queued (capacity 1: a wake-up, not a count)
+	room chan struct{} // the applier took the queue
+}
+
+func newReadAhead() *readAhead {
+	return &readAhead{read: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// fill reads sub until it fails or ctx ends, waiting while maxReadAhead messages are queued.
+func (a *readAhead) fill(ctx context.Context, sub eventstore.Subscription) {
 	for {
 		msg, err := sub.Next(ctx)
+		a.mu.Lock()
 		if err != nil {
-			return progressed, err
+			a.err = err
+			a.mu.Unlock()
+			wake(a.read)
+			return
 		}
-		progressed = true
-		switch msg.Kind {
-		case eventstore.EventAppeared:
-			if msg.Event == nil {
-				return progressed, errors.New("projections: subscription sent an event message without an event")
+		a.queue = append(a.queue, msg)
+		n := len(a.queue)
+		a.mu.Unlock()
+		if n == 1 {
+			wake(a.read)
+		}
+		for n >= maxReadAhead {
+			select {
+			case <-a.room:
+			case <-ctx.Done():
+				return
 			}
-			if !applied.Less(msg.Event.Position) {
-				// The port promises each event once, in order; applying it again would count it twice.
-				r.log.Warn("projections: skipped an event at or before the checkpoint", "position", msg.Event.Position.String(), "checkpoint", applied.String())
-				continue
-			}
-			if err := r.apply(msg.Event); err != nil {
-				return progressed, err
-			}
-			applied = msg.Event.Position
-			r.advance(applied, false)
-		case eventstore.Checkpoint, eventstore.CaughtUp:
-			if applied.Less(msg.Position) {
-				applied = msg.Position
-			}
-			r.advance(applied, msg.Kind == eventstore.CaughtUp)
+			a.mu.Lock()
+			n = len(a.queue)
+			a.mu.Unlock()
+		}
+	}
+}
+
+// take waits for messages (or the reader's error) and returns all that are queued; done is the previous
+// batch, whose array it reuses.
+func (a *readAhead) take(ctx context.Context, done []eventstore.Message) ([]eventstore.Message, error) {
+	clear(done) // let the applied events go
+	for {
+		a.mu.Lock()
+		if len(a.queue) > 0 || a.err != nil {
+			batch, err := a.queue, a.err
+			a.queue = done[:0]
+			a.mu.Unlock()
+			wake(a.room)
+			return batch, err
+		}
+		a.mu.Unlock()
+		select {
+		case <-a.read:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -302,8 +414,16 @@ func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
 // apply hands one event to every projection that selects it. A panicking projection is a failing one: it
 // stops the Runner rather than the process.
 func (r *Runner) apply(ev *eventstore.RecordedEvent) (err error) {
+	selected, cached := r.byType[ev.Type]
+	if !cached && r.byType != nil && len(r.byType) < maxCachedTypes {
+		selected = make([]bool, len(r.filters))
+		for i, f := range r.filters {
+			selected[i] = f.Matches(ev.Stream, ev.Type)
+		}
+		r.byType[strings.Clone(ev.Type)], cached = selected, true // the type may share memory with a whole page of the log
+	}
 	for i, p := range r.projections {
-		if !r.filters[i].Matches(ev.Stream, ev.Type) {
+		if cached && !selected[i] || !cached && !r.filters[i].Matches(ev.Stream, ev.Type) {
 			continue
 		}
 		if err := applyOne(p, *ev); err != nil {

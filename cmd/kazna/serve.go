@@ -160,6 +160,13 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return fmt.Errorf("read models did not catch up with the log: %w", err)
 	}
 	log.Info("read models caught up", "position", models.runner.Checkpoint().String(), "took", time.Since(catchUpStart).Round(time.Millisecond))
+	// The customers read model sorts some orders lazily; doing it now, beside serving, spares the first
+	// queries by login or surname a sort of every customer.
+	go func() {
+		if err := models.customers.Warm(runCtx); err != nil && runCtx.Err() == nil {
+			log.Warn("customers read model not warmed; the first queries will sort", "err", err)
+		}
+	}()
 
 	// Demo mode runs the reference bank authorization service; it stops before the store closes.
 	var dm *demo
