@@ -178,23 +178,16 @@ func (h roleWriteHandlers) permission(guid string) (string, error) {
 }
 
 func (h roleWriteHandlers) grant(w http.ResponseWriter, r *http.Request) error {
-	var req rolePermissionRequest
-	bank, opts, err := h.start(r, &req)
-	if err != nil {
-		return err
-	}
-	if h.branch && req.BranchGUID == "" {
-		return MissingField("branch_guid")
-	}
-	name, err := h.permission(req.PermissionGUID)
-	if err != nil {
-		return err
-	}
-	res, err := h.svc.GrantPermission(r.Context(), bank, req.RoleName, name, h.branch, opts)
-	return done(w, res, err)
+	return h.changePermission(w, r, true)
 }
 
 func (h roleWriteHandlers) revoke(w http.ResponseWriter, r *http.Request) error {
+	return h.changePermission(w, r, false)
+}
+
+// changePermission grants or revokes one permission of a role: the common body of POST and DELETE
+// …/permission.
+func (h roleWriteHandlers) changePermission(w http.ResponseWriter, r *http.Request, grant bool) error {
 	var req rolePermissionRequest
 	bank, opts, err := h.start(r, &req)
 	if err != nil {
@@ -207,7 +200,11 @@ func (h roleWriteHandlers) revoke(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	res, err := h.svc.RevokePermission(r.Context(), bank, req.RoleName, name, h.branch, opts)
+	change := h.svc.RevokePermission
+	if grant {
+		change = h.svc.GrantPermission
+	}
+	res, err := change(r.Context(), bank, req.RoleName, name, h.branch, opts)
 	return done(w, res, err)
 }
 

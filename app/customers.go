@@ -636,33 +636,19 @@ func (c *Customers) checkBranch(ctx context.Context, cp uuid.UUID, branchGUID st
 	if err != nil {
 		return &customer.ErrInvalid{Field: "branch_guid", Reason: "is not a GUID"}
 	}
-	d := Directory{d: DirectoryDeps{Store: c.d.Store}}
-	return d.checkBranch(ctx, cp, g)
+	return checkBranch(ctx, c.d.Store, cp, g)
 }
 
 // claim reserves a unique value (a login, an IBAN) for owner; taken becomes the caller's own error.
 func (c *Customers) claim(ctx context.Context, stream, owner, value string, at time.Time, taken error) error {
-	_, err := command.Handle(ctx, c.d.Store, stream, uniqueness.Decider, uniqueness.Events,
-		any(uniqueness.Claim{Owner: owner, Value: value, At: at}), command.Envelope{})
-	if errors.Is(err, uniqueness.ErrTaken) {
-		return taken
-	}
-	if err != nil {
-		return fmt.Errorf("app: claim %q: %w", value, err)
-	}
-	return nil
+	return claimUnique(ctx, c.d.Store, stream, owner, value, at, taken)
 }
 
 // releaseUnkeyed frees a claim after a failed request that has no Idempotency-Key: nobody can resume it, so
 // its claims must not block the next attempt. A keyed request keeps them for its retry.
 func (c *Customers) releaseUnkeyed(ctx context.Context, w Write, stream, owner string) {
-	if w.IdempotencyKey != "" {
-		return
-	}
-	_, err := command.Handle(context.WithoutCancel(ctx), c.d.Store, stream, uniqueness.Decider, uniqueness.Events,
-		any(uniqueness.Release{Owner: owner, At: c.now()}), command.Envelope{})
-	if err != nil {
-		c.d.Logger.WarnContext(ctx, "release of a unique claim failed", "owner", owner, "err", err)
+	if w.IdempotencyKey == "" {
+		releaseClaim(ctx, c.d.Store, c.d.Logger, stream, owner, c.now())
 	}
 }
 

@@ -244,20 +244,35 @@ func (s *Directory) CreateEmployee(ctx context.Context, cp uuid.UUID, in Employe
 
 // claim reserves a unique value for owner; taken becomes the owner's own error.
 func (s *Directory) claim(ctx context.Context, stream, owner, value string, at time.Time, taken error) error {
-	_, err := command.Handle(ctx, s.d.Store, stream, uniqueness.Decider, uniqueness.Events,
-		any(uniqueness.Claim{Owner: owner, Value: value, At: at}), command.Envelope{})
-	if errors.Is(err, uniqueness.ErrTaken) {
-		return taken
-	}
-	return err
+	return claimUnique(ctx, s.d.Store, stream, owner, value, at, taken)
 }
 
 // release frees a claim after a refused write; a failure only leaves a claim the same owner re-uses.
 func (s *Directory) release(ctx context.Context, stream, owner string, at time.Time) {
-	_, err := command.Handle(context.WithoutCancel(ctx), s.d.Store, stream, uniqueness.Decider, uniqueness.Events,
+	releaseClaim(ctx, s.d.Store, s.d.Logger, stream, owner, at)
+}
+
+// claimUnique reserves a unique value (a login, a branch name, an IBAN) for owner with its reservation stream
+// (package uniqueness); a value another owner holds becomes taken, the caller's own error.
+func claimUnique(ctx context.Context, store command.Store, stream, owner, value string, at time.Time, taken error) error {
+	_, err := command.Handle(ctx, store, stream, uniqueness.Decider, uniqueness.Events,
+		any(uniqueness.Claim{Owner: owner, Value: value, At: at}), command.Envelope{})
+	if errors.Is(err, uniqueness.ErrTaken) {
+		return taken
+	}
+	if err != nil {
+		return fmt.Errorf("app: claim %q: %w", value, err)
+	}
+	return nil
+}
+
+// releaseClaim frees owner's claim, even when ctx has ended (the write it guarded was refused). A failure
+// only leaves a claim the same owner re-uses, so it is logged, not returned.
+func releaseClaim(ctx context.Context, store command.Store, log *slog.Logger, stream, owner string, at time.Time) {
+	_, err := command.Handle(context.WithoutCancel(ctx), store, stream, uniqueness.Decider, uniqueness.Events,
 		any(uniqueness.Release{Owner: owner, At: at}), command.Envelope{})
 	if err != nil {
-		s.d.Logger.WarnContext(ctx, "release of a unique claim failed", "owner", owner, "err", err)
+		log.WarnContext(ctx, "release of a unique claim failed", "owner", owner, "err", err)
 	}
 }
 
@@ -292,10 +307,16 @@ func (s *Directory) checkRoles(ctx context.Context, cp uuid.UUID, roles []string
 }
 
 func (s *Directory) checkBranch(ctx context.Context, cp, guid uuid.UUID) error {
+	return checkBranch(ctx, s.d.Store, cp, guid)
+}
+
+// checkBranch refuses a branch that does not exist, is deleted or belongs to another bank, reading the branch
+// stream (the authority, not a read model that may lag). The zero GUID is "no branch" and passes.
+func checkBranch(ctx context.Context, store command.Store, cp, guid uuid.UUID) error {
 	if guid == uuid.Nil {
 		return nil
 	}
-	b, err := peek(ctx, s.d.Store, branch.Stream(guid), branch.Decider, branch.Events)
+	b, err := peek(ctx, store, branch.Stream(guid), branch.Decider, branch.Events)
 	if err != nil {
 		return err
 	}
