@@ -176,6 +176,8 @@ func Evolve(s State, e Event) State {
 		s.Blocked = false
 	case AccountSegmentSet:
 		s.Segment = e.Segment
+	case AccountKeyResealed:
+		s.SealedSeed = slices.Clone(e.SealedSeed)
 	}
 	return s
 }
@@ -251,6 +253,8 @@ func Decide(s State, cmd any) ([]Event, error) {
 			return nil, nil
 		}
 		return []Event{AccountSegmentSet{GUID: s.GUID, Segment: seg, At: c.At}}, nil
+	case ResealKey:
+		return decideReseal(s, c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 }
@@ -298,6 +302,7 @@ func newEvents() *command.Registry[Event] {
 		command.Register[Event, AccountBlocked](r, "AccountBlocked"),
 		command.Register[Event, AccountUnblocked](r, "AccountUnblocked"),
 		command.Register[Event, AccountSegmentSet](r, "AccountSegmentSet"),
+		command.Register[Event, AccountKeyResealed](r, "AccountKeyResealed"),
 	)
 	return r
 }

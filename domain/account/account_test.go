@@ -249,6 +249,7 @@ func TestEveryEventRoundTrips(t *testing.T) {
 		AccountBlocked{GUID: "g", Reason: "r", At: at},
 		AccountUnblocked{GUID: "g", At: at},
 		AccountSegmentSet{GUID: "g", Segment: "vip", At: at},
+		AccountKeyResealed{GUID: "g", SealedSeed: []byte{4, 5}, At: at},
 	}
 	if n := len(Events.Types()); n != len(all) {
 		t.Fatalf("registry has %d types, want %d", n, len(all))
