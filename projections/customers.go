@@ -208,6 +208,13 @@ const (
 	typeAccountBlocked       = "AccountBlocked"
 	typeAccountUnblocked     = "AccountUnblocked"
 	typeAccountSegmentSet    = "AccountSegmentSet"
+	typeCredited             = "AccountCredited"
+	typeDebited              = "AccountDebited"
+	// Events of account streams this model has no use for: reservations (the balance moves only when a
+	// payment is booked) and re-sealed keys.
+	typeReserved           = "AccountFundsReserved"
+	typeReleased           = "AccountFundsReleased"
+	typeAccountKeyResealed = "AccountKeyResealed"
 )
 
 // Apply folds one event. It decodes before taking the lock, so that readers wait only for the index
@@ -324,6 +331,25 @@ func (p *Customers) Apply(ev eventstore.RecordedEvent) error {
 			a.segment = seg
 		}
 		a.updated = toNanos(e.At)
+		return nil
+	case typeCredited, typeDebited:
+		guid, amount, at, err := decodeBooking(ev.Type, ev.Data)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, a, err := p.openedAccount(guid, ev.Type)
+		if err != nil {
+			return err
+		}
+		if ev.Type == typeDebited {
+			amount = -amount
+		}
+		a.balance += money.Amount(amount)
+		a.updated = toNanos(at)
+		return nil
+	case typeReserved, typeReleased, typeAccountKeyResealed:
 		return nil
 	}
 	return fmt.Errorf("projections: customers: no rule for event type %s", ev.Type)

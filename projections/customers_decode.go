@@ -393,3 +393,18 @@ func (p *Customers) decodeAccountSegmentSet(data []byte) (account.AccountSegment
 	}
 	return slowDecode[account.Event, account.AccountSegmentSet](account.Events, typeAccountSegmentSet, data, nil)
 }
+
+// decodeBooking reads a credit or debit of an account: which account, how much, when.
+func decodeBooking(eventType string, data []byte) (guid string, amount int64, at time.Time, err error) {
+	e, err := account.Events.Decode(eventType, data)
+	if err != nil {
+		return "", 0, time.Time{}, fmt.Errorf("projections: customers: %s: %w", eventType, err)
+	}
+	switch e := e.(type) {
+	case account.AccountCredited:
+		return e.GUID, e.Amount, e.At, nil
+	case account.AccountDebited:
+		return e.GUID, e.Amount, e.At, nil
+	}
+	return "", 0, time.Time{}, fmt.Errorf("projections: customers: %s is not a booking", eventType)
+}

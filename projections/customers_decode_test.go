@@ -55,7 +55,8 @@ func TestDecoderKnowsEveryField(t *testing.T) {
 	}
 	// And the event types Apply handles are exactly the codecs'.
 	handled := []string{typeCustomerRegistered, typeCustomerUpdated, typeCustomerDisabled, typeCustomerEnabled, typeCustomerAccountAdded,
-		typeAccountKeyGenerated, typeAccountOpened, typeAccountBlocked, typeAccountUnblocked, typeAccountSegmentSet}
+		typeAccountKeyGenerated, typeAccountOpened, typeAccountBlocked, typeAccountUnblocked, typeAccountSegmentSet,
+		typeCredited, typeDebited, typeReserved, typeReleased, typeAccountKeyResealed}
 	if got, want := slices.Sorted(slices.Values(handled)), slices.Sorted(slices.Values(append(customer.Events.Types(), account.Events.Types()...))); !slices.Equal(got, want) {
 		t.Errorf("Apply handles %v, the codecs have %v", got, want)
 	}

@@ -157,6 +157,7 @@ type State struct {
 	AssetIssuer      string
 	Blocked          bool
 	Segment          string
+	Funds            Funds
 }
 
 // Generated reports whether the account's key is recorded.
@@ -178,6 +179,8 @@ func Evolve(s State, e Event) State {
 		s.Segment = e.Segment
 	case AccountKeyResealed:
 		s.SealedSeed = slices.Clone(e.SealedSeed)
+	case AccountFundsReserved, AccountFundsReleased, AccountDebited, AccountCredited:
+		s = evolveFunds(s, e)
 	}
 	return s
 }
@@ -256,6 +259,9 @@ func Decide(s State, cmd any) ([]Event, error) {
 	case ResealKey:
 		return decideReseal(s, c)
 	}
+	if evs, ok, err := decideFunds(s, cmd); ok {
+		return evs, err
+	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 }
 
@@ -303,6 +309,10 @@ func newEvents() *command.Registry[Event] {
 		command.Register[Event, AccountUnblocked](r, "AccountUnblocked"),
 		command.Register[Event, AccountSegmentSet](r, "AccountSegmentSet"),
 		command.Register[Event, AccountKeyResealed](r, "AccountKeyResealed"),
+		command.Register[Event, AccountFundsReserved](r, "AccountFundsReserved"),
+		command.Register[Event, AccountFundsReleased](r, "AccountFundsReleased"),
+		command.Register[Event, AccountDebited](r, "AccountDebited"),
+		command.Register[Event, AccountCredited](r, "AccountCredited"),
 	)
 	return r
 }

@@ -250,6 +250,10 @@ func TestEveryEventRoundTrips(t *testing.T) {
 		AccountUnblocked{GUID: "g", At: at},
 		AccountSegmentSet{GUID: "g", Segment: "vip", At: at},
 		AccountKeyResealed{GUID: "g", SealedSeed: []byte{4, 5}, At: at},
+		AccountFundsReserved{GUID: "g", Payment: "p", Amount: 5, BankGUID: "b", At: at},
+		AccountFundsReleased{GUID: "g", Payment: "p", Amount: 5, Reason: "r", At: at},
+		AccountDebited{GUID: "g", Payment: "p", Amount: 5, At: at},
+		AccountCredited{GUID: "g", Payment: "p", Amount: 5, At: at},
 	}
 	if n := len(Events.Types()); n != len(all) {
 		t.Fatalf("registry has %d types, want %d", n, len(all))
