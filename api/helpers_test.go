@@ -83,7 +83,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func testDeps() Deps {
 	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{},
-		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers()}
+		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers(), Categories: &fakeCategories{}}
 }
 
 // testRouter is the real router plus test-only routes.

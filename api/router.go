@@ -45,6 +45,8 @@ type Deps struct {
 	Branches BranchService
 	// Customers runs customers, digital entities and segments. Nil answers 503 on their endpoints.
 	Customers CustomerService
+	// Categories lists and edits the transfer categories (§13). Nil answers 503 on their endpoints.
+	Categories CategoryService
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -86,6 +88,7 @@ func Routes(d Deps) []Route {
 	routes = append(routes, rbacRoutes(d.RBAC)...)
 	routes = append(routes, branchRoutes(d.Branches)...)
 	routes = append(routes, customerRoutesOf(d)...)
+	routes = append(routes, categoryRoutes(d.Categories)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 

@@ -33,14 +33,16 @@ type readModels struct {
 	branches       *projections.Branches
 	roles          *projections.Roles
 	customers      *projections.Customers
+	categories     *projections.Categories
 }
 
 func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
 	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
-		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers()}
+		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers(),
+		categories: projections.NewCategories()}
 	var err error
 	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
-		m.counterparties, m.employees, m.branches, m.roles, m.customers)
+		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories)
 	return m, err
 }
 
@@ -200,6 +202,17 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Transfer categories (guide §13): seeding the standard codes is idempotent and safe on racing nodes.
+	categories, err := app.NewCategories(app.CategoryDeps{Store: store, Categories: models.categories, WaitFor: models.runner.WaitFor, Logger: log})
+	if err != nil {
+		return err
+	}
+	seedCtx, cancelSeed := context.WithTimeout(ctx, bootstrapTimeout)
+	err = categories.Seed(seedCtx)
+	cancelSeed()
+	if err != nil {
+		return fmt.Errorf("seed the transfer categories: %w", err)
+	}
 
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check},
 		api.Check{Name: "projections", Run: runnerCheck(models.runner)})
@@ -208,7 +221,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
 		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
-		Employees: directory, RBAC: directory, Branches: directory, Customers: customers}))
+		Employees: directory, RBAC: directory, Branches: directory, Customers: customers, Categories: categories}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
