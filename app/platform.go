@@ -133,6 +133,8 @@ var platformEvents, errPlatformEvents = func() (*command.Registry[platform.Event
 		command.Register[platform.Event, platform.SigningKeyAdded](r, "SigningKeyAdded"),
 		command.Register[platform.Event, platform.SigningKeyRetired](r, "SigningKeyRetired"),
 		command.Register[platform.Event, platform.AdministratorCreated](r, "AdministratorCreated"),
+		command.Register[platform.Event, platform.IssuerKeyResealed](r, "IssuerKeyResealed"),
+		command.Register[platform.Event, platform.SigningKeyResealed](r, "SigningKeyResealed"),
 		command.Register[platform.Event, platform.AdministratorPasswordChanged](r, "AdministratorPasswordChanged"),
 	)
 }()

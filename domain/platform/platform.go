@@ -154,6 +154,8 @@ func Evolve(s State, e Event) State {
 		s.AdminLogin, s.AdminPasswordHash = e.Login, e.PasswordHash
 	case AdministratorPasswordChanged:
 		s.AdminPasswordHash = e.PasswordHash
+	case IssuerKeyResealed, SigningKeyResealed:
+		s = evolveReseal(s, e)
 	}
 	return s
 }
@@ -254,6 +256,10 @@ func Decide(s State, cmd any) ([]Event, error) {
 		return decideRotate(s, c)
 	case CreateAdministrator:
 		return decideAdministrator(s, c)
+	case ResealIssuerKey:
+		return decideResealIssuer(s, c)
+	case ResealSigningKey:
+		return decideResealSigningKey(s, c)
 	case SetAdministratorPassword:
 		if err := checkHash(c.PasswordHash); err != nil {
 			return nil, err

@@ -152,6 +152,35 @@ func SealedVersion(sealed []byte) (Version, error) {
 	return ver, err
 }
 
+// Verify checks that sealed authenticates for owner under the master key version it names, and returns that
+// version. It opens the master key's layer only and returns no key material: a customer seed's data key is
+// unwrapped and dropped, so no customer secret is needed. A rotation runs it over every stored value before it
+// retires a version, to prove that nothing still needs the old key and that the new key opens everything.
+func (v *Vault) Verify(owner string, sealed []byte) (Version, error) {
+	if owner == "" {
+		return 0, ErrNoOwner
+	}
+	kind, ver, _, err := parse(sealed)
+	if err != nil {
+		return 0, err
+	}
+	switch kind {
+	case kindPlatform:
+		plain, err := v.OpenPlatformKey(owner, sealed)
+		if err != nil {
+			return ver, err
+		}
+		clear(plain)
+	default:
+		dk, _, err := v.unwrapDataKey(owner, sealed)
+		if err != nil {
+			return ver, err
+		}
+		clear(dk)
+	}
+	return ver, nil
+}
+
 // Reseal returns sealed re-encrypted under the current master key, and whether it changed. A value already
 // under the current key is returned as is. Customer seeds are re-wrapped without the customer's secret. The
 // value must authenticate for owner, so a blob moved to another owner is refused, not laundered.
@@ -236,6 +265,35 @@ func (v *Vault) Rotate(ctx context.Context, values SealedValues) (RotationReport
 		return nil
 	})
 	return rep, err
+}
+
+// Census counts the stored values by the master key version they are sealed under.
+type Census struct {
+	Scanned   int
+	ByVersion map[Version]int
+}
+
+// Outside returns how many values are sealed under a version other than current.
+func (c Census) Outside(current Version) int { return c.Scanned - c.ByVersion[current] }
+
+// Census counts every value in values by the master key version it is sealed under, and checks that each one
+// authenticates for its owner under that version's key (Verify), so that a version no value is counted under
+// can be retired knowing the remaining keys open everything. It stops at the first value that does not open.
+func (v *Vault) Census(ctx context.Context, values SealedValues) (Census, error) {
+	c := Census{ByVersion: map[Version]int{}}
+	err := values.Each(ctx, func(owner string, sealed []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ver, err := v.Verify(owner, sealed)
+		if err != nil {
+			return fmt.Errorf("custody: value of %q (master key version %d): %w", owner, ver, err)
+		}
+		c.Scanned++
+		c.ByVersion[ver]++
+		return nil
+	})
+	return c, err
 }
 
 func (v *Vault) unwrapDataKey(owner string, sealed []byte) (dataKey, rest []byte, err error) {
