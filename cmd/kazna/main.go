@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -30,11 +31,22 @@ func commands() []command {
 	return []command{
 		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work", flags: serveFlags, run: serve, usesStore: true},
 		{name: "bank-auth", summary: "run the reference bank authorization service for a demo bank", help: bankAuthHelp, flags: bankAuthFlags, run: bankAuth},
+		rotateCommand(),
+		{name: "loadgen", summary: "drive the HTTP API like a bank and report throughput and latency", help: loadgenHelp,
+			flags: func(fs *flag.FlagSet, c *config) { serveFlags(fs, c); loadgenFlags(fs, c) }, run: runLoadgen, usesStore: true},
 		{name: "version", summary: "print the version and build information", run: printVersion},
 	}
 }
 
+// defaultGCPercent is the garbage collector's target when GOGC is not set: a ledger node's heap is mostly
+// long-lived read models, and collecting at 100% spent a tenth of a loaded node's CPU marking them again
+// (docs/BENCHMARKS.md). GOGC (and GOMEMLIMIT) still rule when set.
+const defaultGCPercent = 200
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -109,7 +121,7 @@ Usage: kazna <command> [flags]
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 Run 'kazna <command> --help' for the flags of a command. Every flag can also be set with the
