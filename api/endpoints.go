@@ -90,17 +90,21 @@ var guideEndpoints = []Endpoint{
 	{"POST", cp + "/accounts/{account_guid}/block", PermAccountsBlock},
 	{"POST", cp + "/accounts/{account_guid}/unblock", PermAccountsBlock},
 
-	// Identifiers: issue and burn requests (§9); the platform confirms or rejects them.
+	// Identifiers: issue and burn requests (§9). The platform administrator lists every bank's requests and
+	// confirms or cancels the open ones (Kazna's paths: the guide leaves confirmation out of the bank's API).
 	{"POST", cp + "/emission/issue", PermEmissionIssue},
 	{"POST", cp + "/emission/burn", PermEmissionBurn},
 	{"GET", cp + "/emission/history", PermEmissionRead},
-	{"POST", cp + "/emission/{emission_guid}/confirm", PermEmissionConfirm},
-	{"POST", cp + "/emission/{emission_guid}/reject", PermEmissionConfirm},
+	{"GET", "/api/v1/emission/requests", PermEmissionConfirm},
+	{"POST", "/api/v1/emission/requests/{emission_guid}/confirm", PermEmissionConfirm},
+	{"POST", "/api/v1/emission/requests/{emission_guid}/cancel", PermEmissionConfirm},
 
 	// Transfers (§10, §16.5).
 	{"GET", cp + "/payments", PermPaymentsRead},
 	{"POST", cp + "/payments", PermPaymentsCreate},
 	{"GET", cp + "/payments/{payment_guid}", PermPaymentsRead},
+	// Cancelling a draft (Kazna's: the guide has a deleted_at field but no route).
+	{"DELETE", cp + "/payments/{payment_guid}", PermPaymentsCreate},
 	{"POST", cp + "/payments/confirm", PermPaymentsConfirm},
 	{"GET", cp + "/branch/{branch_guid}/payments", PermPaymentsRead},
 	{"POST", cp + "/branch/{branch_guid}/payments", PermPaymentsCreate},
@@ -126,6 +130,10 @@ var guideEndpoints = []Endpoint{
 	{"GET", cp + "/recons", PermReconciliationRead},
 	{"GET", cp + "/recons/participants", PermReconciliationRead},
 	{"PATCH", cp + "/recons/{recon_guid}", PermReconciliationWrite},
+
+	// Callbacks (§12, Kazna's paths): the secret that signs the bank's notices, and a payment's delivery log.
+	{"POST", cp + "/callbacks/secret", PermCallbacksWrite},
+	{"GET", cp + "/payments/{payment_guid}/callbacks", PermPaymentsRead},
 
 	// Audit: the bank's event history, replayed from the log.
 	{"GET", cp + "/audit/events", PermAuditRead},

@@ -83,7 +83,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func testDeps() Deps {
 	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{},
-		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers(), Categories: &fakeCategories{}}
+		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers(), Categories: &fakeCategories{},
+		Callbacks: &fakeCallbacks{}, Emission: &fakeEmission{}, Payments: newFakePayments()}
 }
 
 // testRouter is the real router plus test-only routes.

@@ -64,6 +64,8 @@ const (
 
 	PermJWKRead  = "jwk.read"
 	PermJWKWrite = "jwk.write"
+	// PermCallbacksWrite sets (and rotates) the secret that signs the bank's callbacks (§12).
+	PermCallbacksWrite = "callbacks.write"
 
 	PermAuditRead = "audit.read"
 )
@@ -170,7 +172,7 @@ var groups = []permissionGroup{
 		endpoint(PermRBACRead), endpoint(PermRBACWrite),
 	}},
 	{"Security", "security", []permissionSpec{
-		endpoint(PermJWKRead), endpoint(PermJWKWrite),
+		endpoint(PermJWKRead), endpoint(PermJWKWrite), endpoint(PermCallbacksWrite),
 	}},
 	{"Audit", "audit", []permissionSpec{
 		endpoint(PermAuditRead),

@@ -12,9 +12,11 @@ import (
 
 	"github.com/kazna-ledger/kazna/command"
 	"github.com/kazna-ledger/kazna/domain/account"
+	"github.com/kazna-ledger/kazna/domain/money"
 	"github.com/kazna-ledger/kazna/domain/payment"
 	"github.com/kazna-ledger/kazna/domain/uniqueness"
 	"github.com/kazna-ledger/kazna/eventstore"
+	"github.com/kazna-ledger/kazna/projections"
 )
 
 // Errors of the payment use cases (besides the domain's).
@@ -27,9 +29,28 @@ var (
 	ErrPaymentHidden = payment.ErrNotFound
 	// ErrSenderDisabled is a payment from a disabled customer's account.
 	ErrSenderDisabled = errors.New("app: the sender's customer is disabled")
+	// ErrEmissionPayment is a bank's confirmation or cancellation of the platform's own issue or burn payment:
+	// only its emission request moves it.
+	ErrEmissionPayment = errors.New("app: an issue or burn payment is moved by its emission request, not by a bank")
 	// ErrWrongBranch is a branch request about an account outside that branch.
 	ErrWrongBranch = errors.New("app: the sender's account is not in this branch")
 )
+
+// UnknownAccountError is a side of a payment that names no open account. It is an ErrAccountUnknown.
+type UnknownAccountError struct {
+	Field string // sender or receiver
+	GUID  string
+	IBAN  string
+}
+
+func (e *UnknownAccountError) Error() string {
+	if e.IBAN != "" {
+		return fmt.Sprintf("no open account has the %s IBAN %s", e.Field, e.IBAN)
+	}
+	return fmt.Sprintf("the %s account %s does not exist or is not open", e.Field, e.GUID)
+}
+
+func (e *UnknownAccountError) Unwrap() error { return ErrAccountUnknown }
 
 // PaymentInput is the body of POST …/payments (guide §10), amounts already in minor units. Each side is
 // named by its account GUID or its IBAN.
@@ -67,6 +88,18 @@ func NewAccountBook(store command.Store) (*AccountBook, error) {
 	return command.NewCache(store, account.Decider, account.Events, accountBookSize)
 }
 
+// PaymentBook decides the commands of payment streams, keeping the payments in flight in memory (shared by the
+// payment use cases and the settlement worker, like AccountBook).
+type PaymentBook = command.Cache[payment.State, any, payment.Event]
+
+// paymentBookSize bounds the payment states a process keeps: those being confirmed and settled.
+const paymentBookSize = 100_000
+
+// NewPaymentBook returns the process's payment book over store.
+func NewPaymentBook(store command.Store) (*PaymentBook, error) {
+	return command.NewCache(store, payment.Decider, payment.Events, paymentBookSize)
+}
+
 // accountView reads an account's state, without its funds maps (which belong to the book).
 func accountView(ctx context.Context, book *AccountBook, id uuid.UUID) (account.State, error) {
 	var out account.State
@@ -77,13 +110,21 @@ func accountView(ctx context.Context, book *AccountBook, id uuid.UUID) (account.
 	return out, err
 }
 
+// PaymentViews is the payments read model (projections.Payments).
+type PaymentViews interface {
+	Payment(guid string) (projections.Payment, bool)
+	List(q projections.PaymentQuery) ([]projections.Payment, int, error)
+}
+
 // PaymentDeps is what the payment use cases need.
 type PaymentDeps struct {
 	Store      command.Store
 	Accounts   *AccountBook // default: a book of its own
+	Book       *PaymentBook // default: a book of its own
 	Platform   *Platform
 	Categories CategoryNames  // optional: without it, category_guid must be empty
 	Customers  CustomerStatus // optional: without it, a disabled customer is not refused here
+	Views      PaymentViews   // optional: without it, PaymentView and ListPayments find nothing
 	WaitFor    func(ctx context.Context, pos eventstore.Position) error
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -112,6 +153,13 @@ func NewPayments(d PaymentDeps) (*Payments, error) {
 			return nil, err
 		}
 		d.Accounts = book
+	}
+	if d.Book == nil {
+		book, err := NewPaymentBook(d.Store)
+		if err != nil {
+			return nil, err
+		}
+		d.Book = book
 	}
 	return &Payments{d: d}, nil
 }
@@ -156,7 +204,7 @@ func (p *Payments) CreatePayment(ctx context.Context, cp uuid.UUID, in PaymentIn
 	cmd := payment.Create{GUID: id, CounterpartyGUID: cp, BranchGUID: in.BranchGUID, Sender: sender, Receiver: receiver,
 		Amount: in.Amount, AssetCode: asset.StellarCode, AssetIssuer: issuer, CategoryGUID: in.CategoryGUID, Category: category,
 		Purpose: in.Purpose, TargetBalance: in.TargetBalance, CreatedBy: w.Metadata.Actor, At: p.now()}
-	res, err := command.Handle(ctx, p.d.Store, payment.Stream(id), payment.Decider, payment.Events, any(cmd), envelope(w, "create", in))
+	res, err := p.d.Book.Handle(ctx, payment.Stream(id), any(cmd), envelope(w, "create", in))
 	if err != nil {
 		return Written{}, err
 	}
@@ -188,6 +236,9 @@ func (p *Payments) ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUI
 	if !strings.EqualFold(s.Created.CounterpartyGUID, cp.String()) {
 		return ConfirmedPayment{}, ErrPaymentHidden // only the bank that created a payment confirms it
 	}
+	if s.Created.Emission != "" {
+		return ConfirmedPayment{}, ErrEmissionPayment
+	}
 	now := p.now()
 	confirm := payment.Confirm{BankGUID: strings.ToLower(bankGUID), By: w.Metadata.Actor, At: now}
 	// Decide first, on the state as read: a cancelled draft or a wrong bank_guid reserves nothing.
@@ -208,7 +259,7 @@ func (p *Payments) ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUI
 	if err != nil {
 		return ConfirmedPayment{}, err
 	}
-	res, err := command.Handle(ctx, p.d.Store, payment.Stream(id), payment.Decider, payment.Events, any(confirm), envelope(w, "confirm", bankGUID))
+	res, err := p.d.Book.Handle(ctx, payment.Stream(id), any(confirm), envelope(w, "confirm", bankGUID))
 	if err != nil {
 		return ConfirmedPayment{}, err
 	}
@@ -253,7 +304,10 @@ func (p *Payments) CancelPayment(ctx context.Context, cp, id uuid.UUID, w Write)
 	if !strings.EqualFold(s.Created.CounterpartyGUID, cp.String()) {
 		return Written{}, ErrPaymentHidden
 	}
-	res, err := command.Handle(ctx, p.d.Store, payment.Stream(id), payment.Decider, payment.Events,
+	if s.Created.Emission != "" {
+		return Written{}, ErrEmissionPayment
+	}
+	res, err := p.d.Book.Handle(ctx, payment.Stream(id),
 		any(payment.Cancel{By: w.Metadata.Actor, At: p.now()}), envelope(w, "cancel", id.String()))
 	if err != nil {
 		return Written{}, err
@@ -281,7 +335,7 @@ func (p *Payments) StartEmissionPayment(ctx context.Context, e EmissionPayment, 
 	cmd := payment.Create{GUID: e.Payment, CounterpartyGUID: e.CounterpartyGUID, Sender: from, Receiver: to, Amount: e.Amount,
 		AssetCode: asset.StellarCode, AssetIssuer: issuer, Emission: e.Emission.String(), CreatedBy: w.Metadata.Actor, At: p.now()}
 	env := command.Envelope{Metadata: w.Metadata}
-	if _, err := command.Handle(ctx, p.d.Store, payment.Stream(e.Payment), payment.Decider, payment.Events, any(cmd), env); err != nil {
+	if _, err := p.d.Book.Handle(ctx, payment.Stream(e.Payment), any(cmd), env); err != nil {
 		return err
 	}
 	s, err := p.payment(ctx, e.Payment)
@@ -294,7 +348,7 @@ func (p *Payments) StartEmissionPayment(ctx context.Context, e EmissionPayment, 
 	if _, err := p.reserve(ctx, s.Created, "", w); err != nil {
 		return err
 	}
-	_, err = command.Handle(ctx, p.d.Store, payment.Stream(e.Payment), payment.Decider, payment.Events,
+	_, err = p.d.Book.Handle(ctx, payment.Stream(e.Payment),
 		any(payment.Confirm{By: w.Metadata.Actor, At: p.now()}), env)
 	return err
 }
@@ -307,6 +361,27 @@ type EmissionPayment struct {
 	Burn             bool
 	EmissionAccount  uuid.UUID
 	Amount           int64
+}
+
+// Asset is the platform's asset and its issuer: the only one payments move.
+func (p *Payments) Asset() (money.Asset, string) {
+	return p.d.Platform.Asset(), p.d.Platform.IssuerAddress()
+}
+
+// PaymentView reads a payment from the read model.
+func (p *Payments) PaymentView(guid string) (projections.Payment, bool) {
+	if p.d.Views == nil {
+		return projections.Payment{}, false
+	}
+	return p.d.Views.Payment(guid)
+}
+
+// ListPayments lists payments from the read model.
+func (p *Payments) ListPayments(q projections.PaymentQuery) ([]projections.Payment, int, error) {
+	if p.d.Views == nil {
+		return nil, 0, nil
+	}
+	return p.d.Views.List(q)
 }
 
 // Payment returns a payment as recorded, if the bank is its sender's or its receiver's.
@@ -328,7 +403,8 @@ func (p *Payments) visiblePayment(ctx context.Context, cp, id uuid.UUID) (paymen
 }
 
 func (p *Payments) payment(ctx context.Context, id uuid.UUID) (payment.State, error) {
-	s, err := peek(ctx, p.d.Store, payment.Stream(id), payment.Decider, payment.Events)
+	var s payment.State
+	err := p.d.Book.View(ctx, payment.Stream(id), func(st payment.State) { s = st })
 	if err != nil {
 		return s, err
 	}
@@ -363,7 +439,7 @@ func (p *Payments) party(ctx context.Context, field, id, ibanText string) (payme
 		}
 		g, err := uuid.Parse(owner)
 		if err != nil {
-			return payment.Party{}, fmt.Errorf("%w: no account has IBAN %s", ErrAccountUnknown, v)
+			return payment.Party{}, &UnknownAccountError{Field: field, IBAN: v}
 		}
 		if guid != uuid.Nil && g != guid {
 			return payment.Party{}, &payment.ErrInvalid{Field: field + "_iban", Reason: "names another account than " + field + "_id"}
@@ -375,7 +451,7 @@ func (p *Payments) party(ctx context.Context, field, id, ibanText string) (payme
 		return payment.Party{}, err
 	}
 	if !s.Opened {
-		return payment.Party{}, fmt.Errorf("%w: %s %s", ErrAccountUnknown, field, guid)
+		return payment.Party{}, &UnknownAccountError{Field: field, GUID: guid.String()}
 	}
 	return payment.Party{AccountGUID: s.GUID, Kind: payment.Kind(s.Kind), CounterpartyGUID: s.CounterpartyGUID, Address: s.Address,
 		IBAN: s.Owner.IBAN, BranchGUID: s.Owner.BranchGUID, CustomerGUID: s.Owner.CustomerGUID}, nil

@@ -21,6 +21,7 @@ type payEnv struct {
 	*custEnv
 	pay    *Payments
 	book   *AccountBook
+	pbook  *PaymentBook
 	settle *Settlement
 	stop   func()
 }
@@ -33,7 +34,12 @@ func newPayEnv(t *testing.T) *payEnv {
 		t.Fatal(err)
 	}
 	e.book = book
-	pay, err := NewPayments(PaymentDeps{Store: e.store, Accounts: book, Platform: e.plat, Now: e.clock.Now})
+	pbook, err := NewPaymentBook(e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pbook = pbook
+	pay, err := NewPayments(PaymentDeps{Store: e.store, Accounts: book, Book: pbook, Platform: e.plat, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +55,7 @@ func (e *payEnv) startWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSettlement(SettlementDeps{Store: e.store, Accounts: e.book, Payer: b, Chain: e.horizon, Signers: e.svc.AccountSigners(),
+	s, err := NewSettlement(SettlementDeps{Store: e.store, Accounts: e.book, Payments: e.pbook, Payer: b, Chain: e.horizon, Signers: e.svc.AccountSigners(),
 		Platform: e.plat, Logger: slog.New(slog.DiscardHandler), InFlightWindow: 200 * time.Millisecond,
 		RetryDelay: 50 * time.Millisecond, OrphanGrace: 100 * time.Millisecond})
 	if err != nil {

@@ -65,6 +65,7 @@ type SettlementStore interface {
 type SettlementDeps struct {
 	Store    SettlementStore
 	Accounts *AccountBook // the book the payment use cases write reservations through; default: its own
+	Payments *PaymentBook // the payment use cases' book; default: its own
 	Payer    SettlementPayer
 	Chain    SettlementChain
 	Signers  AccountSigners
@@ -72,7 +73,8 @@ type SettlementDeps struct {
 	Emission EmissionOutcomes // optional
 	Logger   *slog.Logger
 	Now      func() time.Time
-	// Workers bounds the payments handled at once; they mostly wait for their batch. Default 512.
+	// Workers bounds the payments handled at once; most of them wait for their batch and the next ledger,
+	// so settled payments per second ≈ Workers / (seconds per ledger + booking). Default 4096.
 	Workers int
 	// InFlightWindow is how long a transaction a stopped process sent may still be applied (the adapter's
 	// TxTimeout plus a margin). A payment left PENDING by an earlier run is looked up on chain only after it,
@@ -123,7 +125,7 @@ func NewSettlement(d SettlementDeps) (*Settlement, error) {
 		d.Now = time.Now
 	}
 	if d.Workers <= 0 {
-		d.Workers = 512
+		d.Workers = 4096
 	}
 	if d.Accounts == nil {
 		book, err := NewAccountBook(d.Store)
@@ -394,7 +396,8 @@ const (
 
 // step does what the payment's recorded state calls for, and says what is left.
 func (s *Settlement) step(ctx context.Context, id uuid.UUID, lookFirst bool) (next, error) {
-	p, err := peek(ctx, s.d.Store, payment.Stream(id), payment.Decider, payment.Events)
+	var p payment.State
+	err := s.d.Payments.View(ctx, payment.Stream(id), func(st payment.State) { p = st })
 	if err != nil {
 		return retrySoon, err
 	}
@@ -412,7 +415,7 @@ func (s *Settlement) step(ctx context.Context, id uuid.UUID, lookFirst bool) (ne
 		if c.Sender.CounterpartyGUID != c.Receiver.CounterpartyGUID {
 			bank = c.Receiver.CounterpartyGUID
 		}
-		_, err = command.Handle(ctx, s.d.Store, payment.Stream(id), payment.Decider, payment.Events,
+		_, err = s.d.Payments.Handle(ctx, payment.Stream(id),
 			any(payment.Confirm{BankGUID: bank, By: "kazna settlement", At: s.d.Now().UTC()}), s.env())
 		if err == nil {
 			s.recovered.Add(1)
@@ -475,7 +478,7 @@ func (s *Settlement) complete(ctx context.Context, c payment.PaymentCreated, has
 			return fmt.Errorf("credit the receiver: %w", err)
 		}
 	}
-	if _, err := command.Handle(ctx, s.d.Store, payment.Stream(id), payment.Decider, payment.Events,
+	if _, err := s.d.Payments.Handle(ctx, payment.Stream(id),
 		any(payment.Settle{Hash: hash, Ledger: ledger, At: now}), s.env()); err != nil {
 		return fmt.Errorf("record the settlement: %w", err)
 	}
@@ -490,7 +493,7 @@ func (s *Settlement) fail(ctx context.Context, c payment.PaymentCreated, reason 
 		return err
 	}
 	id := uuid.MustParse(c.GUID)
-	if _, err := command.Handle(ctx, s.d.Store, payment.Stream(id), payment.Decider, payment.Events,
+	if _, err := s.d.Payments.Handle(ctx, payment.Stream(id),
 		any(payment.Fail{Reason: reason, At: s.d.Now().UTC()}), s.env()); err != nil {
 		return fmt.Errorf("record the failure: %w", err)
 	}

@@ -427,3 +427,30 @@ func TestRotationPublishesAhead(t *testing.T) {
 		t.Fatalf("old key kept too long: %v", got)
 	}
 }
+
+// A token verified once is not verified again within verifiedTTL, but its own time bounds still hold, and a
+// tampered copy is never taken for it.
+func TestVerifiedTokensKeepTheirBounds(t *testing.T) {
+	kr := testKeyring(t)
+	tok, _, err := kr.Issue(Claims{Subject: "olena@bank.example"}, 10*time.Second, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Verify(tok, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kr.verified.get(tok, t0.Add(2*time.Second)); !ok {
+		t.Fatal("a verified token was not remembered")
+	}
+	if _, err := kr.Verify(tok[:len(tok)-2]+"AA", t0.Add(2*time.Second)); err == nil {
+		t.Fatal("a tampered token passed")
+	}
+	// Within the entry's life but after the token expired: refused.
+	if _, err := kr.Verify(tok, t0.Add(10*time.Second+Leeway+time.Second)); err == nil {
+		t.Fatal("an expired token passed from the cache")
+	}
+	// Before its nbf: refused, even though it was verified (at another time) before.
+	if _, err := kr.Verify(tok, t0.Add(-Leeway-time.Second)); err == nil {
+		t.Fatal("a token passed before its nbf")
+	}
+}

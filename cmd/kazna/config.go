@@ -31,6 +31,7 @@ type config struct {
 	Passphrase      string
 	LocalnetAddr    string
 	LedgerClose     time.Duration
+	Channels        int
 	BackofficeURL   string
 	// SMTP relay for employees' verification mail; empty SMTPAddr writes the links to the log instead.
 	SMTPAddr     string
@@ -82,6 +83,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.SMTPFrom, "smtp-from", "KAZNA_SMTP_FROM", "", "sender address of verification mail (required with --smtp-addr)")
 	stringFlag(fs, &c.SMTPUsername, "smtp-username", "KAZNA_SMTP_USERNAME", "", "SMTP user for PLAIN authentication (the relay must offer TLS unless it is on localhost)")
 	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
+	intFlag(fs, &c.Channels, "stellar-channels", "KAZNA_STELLAR_CHANNELS", 64, "channel accounts that submit transactions side by side (each carries up to 50 payments per ledger); their keys derive from the root account's secret")
 	stringFlag(fs, &c.AdminLogin, "admin-login", envAdminLogin, app.DefaultAdminLogin, "login of the platform administrator, created at the first start (its password comes from "+envAdminPassword+", or is generated into <data>/"+app.AdminPasswordFile+")")
 	stringFlag(fs, &c.AssetCode, "asset-code", "KAZNA_ASSET_CODE", "UAH", "code of the e-money asset in the API; fixed at the first start")
 	stringFlag(fs, &c.AssetStellarCode, "asset-stellar-code", "KAZNA_ASSET_STELLAR_CODE", "eUAH", "code of the asset on Stellar (1 to 12 letters or digits); fixed at the first start")

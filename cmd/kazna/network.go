@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kazna-ledger/kazna/stellar"
 	"github.com/kazna-ledger/kazna/stellar/custody"
@@ -43,8 +46,14 @@ func openNetwork(c *config, log *slog.Logger) (*network, error) {
 			return nil, err
 		}
 		cfg.Logger = log.With("component", "stellar")
+		if cfg.Channels, err = channelSigners(root, c.Channels); err != nil {
+			return nil, err
+		}
 		h, err := stellar.NewHorizon(cfg)
 		if err != nil {
+			return nil, err
+		}
+		if err := openChannels(h, log); err != nil {
 			return nil, err
 		}
 		return &network{horizon: h, name: c.HorizonURL, close: func(context.Context) error { return nil }}, nil
@@ -58,8 +67,7 @@ func openNetwork(c *config, log *slog.Logger) (*network, error) {
 		ln.Close()
 		return nil, fmt.Errorf("embedded Stellar network: %w", err)
 	}
-	h, err := stellar.NewHorizon(stellar.Config{HorizonURL: url, Passphrase: ln.Passphrase(), RootSecret: ln.Root().Seed(),
-		Logger: log.With("component", "stellar")})
+	h, err := embeddedHorizon(ln, url, c, log)
 	if err != nil {
 		shutdown(context.Background())
 		ln.Close()
@@ -72,6 +80,57 @@ func openNetwork(c *config, log *slog.Logger) (*network, error) {
 		}
 		return err
 	}}, nil
+}
+
+// embeddedHorizon is the adapter over the embedded network at url, with its channel accounts open.
+func embeddedHorizon(ln *localnet.Network, url string, c *config, log *slog.Logger) (*stellar.Horizon, error) {
+	channels, err := channelSigners(ln.Root().Seed(), c.Channels)
+	if err != nil {
+		return nil, err
+	}
+	h, err := stellar.NewHorizon(stellar.Config{HorizonURL: url, Passphrase: ln.Passphrase(), RootSecret: ln.Root().Seed(),
+		Channels: channels, Logger: log.With("component", "stellar")})
+	if err != nil {
+		return nil, err
+	}
+	return h, openChannels(h, log)
+}
+
+// channelSigners derives the keys of n channel accounts from the root account's secret: they need no storage
+// of their own (the root secret is the operator's already), the same root gives the same channels after a
+// restart, and nobody without the root secret can sign for them. n = 0 means the root is the only channel.
+func channelSigners(rootSecret string, n int) ([]stellar.Signer, error) {
+	if n < 0 || n > maxChannels {
+		return nil, fmt.Errorf("--stellar-channels must be 0 to %d", maxChannels)
+	}
+	out := make([]stellar.Signer, 0, n)
+	for i := range n {
+		h := hmac.New(sha256.New, []byte(rootSecret))
+		fmt.Fprintf(h, "kazna/stellar/channel/%d", i)
+		s, err := stellar.KeySignerFromRawSeed(h.Sum(nil))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// maxChannels bounds --stellar-channels.
+const maxChannels = 256
+
+// channelBalance funds a new channel account: fees for a long time at the base fee.
+const channelBalance = "50"
+
+// openChannels creates the channel accounts the network does not have yet.
+func openChannels(h *stellar.Horizon, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.OpenChannels(ctx, channelBalance); err != nil {
+		return fmt.Errorf("open the Stellar channel accounts: %w", err)
+	}
+	log.Info("stellar channels ready", "channels", h.Channels())
+	return nil
 }
 
 // check is the network's readiness check: the root account can be read.

@@ -34,15 +34,19 @@ type readModels struct {
 	roles          *projections.Roles
 	customers      *projections.Customers
 	categories     *projections.Categories
+	payments       *projections.Payments
+	balances       *projections.Balances
+	emission       *projections.Emission
 }
 
 func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
 	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
 		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers(),
-		categories: projections.NewCategories()}
+		categories: projections.NewCategories(), payments: projections.NewPayments(), balances: projections.NewBalances(),
+		emission: projections.NewEmission()}
 	var err error
 	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
-		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories)
+		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories, m.payments, m.balances, m.emission)
 	return m, err
 }
 
@@ -196,6 +200,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return err
 	}
 	go refreshSigningKeys(runCtx, plat, signingKeyRefresh, log)
+	go watchKeyFile(runCtx, c, vault.Keyring(), keyWatchInterval, log)
 	customers, err := app.NewCustomers(app.CustomerDeps{Store: store, Vault: vault, Network: stellarNet.horizon, Platform: plat,
 		Counterparties: models.counterparties, BankAuth: bankauth.NewClient(plat.Keyring(), bankauth.ClientOptions{}),
 		Views: models.customers, WaitFor: models.runner.WaitFor, Logger: log})
@@ -214,6 +219,15 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 		return fmt.Errorf("seed the transfer categories: %w", err)
 	}
 
+	// Money: the account book (one per process, shared by confirmations and settlement), payments, emission,
+	// the settlement worker and bank callbacks. The background workers stop before the store closes.
+	moneySvc, err := startMoney(ctx, moneyDeps{store: store, vault: vault, net: stellarNet, plat: plat, models: models,
+		customers: customers, log: log})
+	if err != nil {
+		return err
+	}
+	defer moneySvc.stop()
+
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check},
 		api.Check{Name: "projections", Run: runnerCheck(models.runner)})
 	roleDir := roleDirectory{roles: models.roles}
@@ -221,7 +235,8 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
 		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
-		Employees: directory, RBAC: directory, Branches: directory, Customers: customers, Categories: categories}))
+		Employees: directory, RBAC: directory, Branches: directory, Customers: customers, Categories: categories,
+		Payments: moneySvc.payments, Emission: moneySvc.emission, Callbacks: moneySvc.callbacks}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
