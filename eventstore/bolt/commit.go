@@ -303,11 +303,13 @@ batch:
 			return open
 		}
 		c.answers = append(c.answers, appendResp{res: res, err: err})
+		if i+1 < len(c.batch) {
+			continue // gathered before the transaction began: every one of them is decided and answered
+		}
+		// The limits stop taking in more requests, never the deciding of those already taken: each request in
+		// the batch gets its answer (answer pairs them by index).
 		if len(c.batch) >= maxBatchRequests || size >= maxBatchBytes {
 			break
-		}
-		if i+1 < len(c.batch) {
-			continue // gathered before the transaction began
 		}
 		select {
 		case r, ok := <-s.reqs:

@@ -324,3 +324,48 @@ func waitQueued(t *testing.T, s *Store, n int) {
 		}
 	}
 }
+
+// TestAFullBatchAnswersEveryRequest: when the committer gathers a full batch (maxBatchRequests requests queued
+// behind a commit), it decides and answers every one of them. It used to stop deciding after the first, once
+// the batch was full, and answer by index past its answers: a panic under heavy load.
+func TestAFullBatchAnswersEveryRequest(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	entered, release := holdFirstBatch(t, s)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "first", eventstore.NoStream{}, testEvent(0))
+		first <- err
+	}()
+	<-entered
+	const n = 2*maxBatchRequests + 200 // the first commit takes a full batch; the next gathers a full one
+	results := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.Append(ctx, fmt.Sprintf("s-%d", i), eventstore.NoStream{}, testEvent(i))
+			results <- err
+		}()
+	}
+	waitQueued(t, s, n)
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("an append got no answer")
+		}
+	}
+	if got := s.Stats().Events; got != n+1 {
+		t.Fatalf("%d events written, want %d", got, n+1)
+	}
+}
