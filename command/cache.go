@@ -1,9 +1,11 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -72,19 +74,22 @@ func (c *Cache[S, C, E]) entry(stream string) *cached[S] {
 	return e
 }
 
-// evict drops the least recently used tenth of the entries (at least one). Called with c.mu held. An evicted
-// entry still locked by a command stays valid for it; the next command on its stream starts a new entry.
+// evict drops the least recently used tenth of the entries (at least one), in one pass and one sort, so an
+// eviction costs O(n log n) once per n/10 new streams. (Picking them one scan at a time was O(n²): at 100,000
+// payments it held the cache's lock for twenty seconds.) Called with c.mu held. An evicted entry still
+// locked by a command stays valid for it; the next command on its stream starts a new entry.
 func (c *Cache[S, C, E]) evict() {
-	n := max(1, len(c.entries)/10)
-	for ; n > 0; n-- {
-		var oldest string
-		var at uint64
-		for k, e := range c.entries {
-			if oldest == "" || e.used < at {
-				oldest, at = k, e.used
-			}
-		}
-		delete(c.entries, oldest)
+	type use struct {
+		stream string
+		at     uint64
+	}
+	all := make([]use, 0, len(c.entries))
+	for k, e := range c.entries {
+		all = append(all, use{k, e.used})
+	}
+	slices.SortFunc(all, func(a, b use) int { return cmp.Compare(a.at, b.at) })
+	for _, u := range all[:max(1, len(all)/10)] {
+		delete(c.entries, u.stream)
 	}
 }
 

@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,6 +115,22 @@ func TestCacheEvictsAndStillDecidesRight(t *testing.T) {
 	for _, s := range streams {
 		if w := walletOf(t, s); w.BalanceMinor != 30 {
 			t.Fatalf("%s: %+v", s, w)
+		}
+	}
+}
+
+// BenchmarkCacheNewStreams measures a cache that is full and keeps meeting new streams (every payment is a new
+// stream): each new stream may evict. It must stay O(log n) per stream, not O(n).
+func BenchmarkCacheNewStreams(b *testing.B) {
+	cache, err := command.NewCache(testStore, walletDecider, walletEvents, 20_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := cache.View(ctx, fmt.Sprintf("wallet-bench-%d", i), func(wallet) {}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
