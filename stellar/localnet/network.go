@@ -83,12 +83,13 @@ func Open(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	n.handler = n.routes()
+	// Log before the timer starts: once it runs, the ledger history is its to change (under the network's lock).
+	n.log.Info("localnet open", "dir", cfg.Dir, "ledger", n.hist.latest().Seq, "root", n.root.Address(),
+		"close_interval", n.interval)
 	if n.interval > 0 {
 		n.stop, n.stopped = make(chan struct{}), make(chan struct{})
 		go n.closeOnTimer()
 	}
-	n.log.Info("localnet open", "dir", cfg.Dir, "ledger", n.hist.latest().Seq, "root", n.root.Address(),
-		"close_interval", n.interval)
 	return n, nil
 }
 
