@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test bench build vet
+.PHONY: run test bench loadgen build vet
 run:
 	$(GO) run ./cmd/kazna serve
 
@@ -10,6 +10,11 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./eventstore/... ./stellar/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./projections/
+
+# Transfers end to end through the HTTP API, on an embedded node of its own (docs/BENCHMARKS.md).
+loadgen:
+	$(GO) run ./cmd/kazna loadgen --customers 100 --workers 16 --duration 60s
 
 build:
 	$(GO) build -o kazna ./cmd/kazna

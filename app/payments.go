@@ -342,10 +342,19 @@ func (p *Payments) StartEmissionPayment(ctx context.Context, e EmissionPayment, 
 	if err != nil {
 		return err
 	}
-	if s.Status != payment.StatusCreated {
-		return nil // confirmed (or failed) already
+	switch s.Status {
+	case payment.StatusCancelled, payment.StatusFailed:
+		return fmt.Errorf("%w: its payment %s is %s", ErrEmissionPaymentRefused, e.Payment, s.Status)
+	case payment.StatusPending, payment.StatusConfirmed:
+		return nil // started already: a retry
 	}
 	if _, err := p.reserve(ctx, s.Created, "", w); err != nil {
+		if errors.Is(err, account.ErrInsufficientFunds) || errors.Is(err, account.ErrBlocked) {
+			// A refused burn leaves no draft behind that a later confirmation could push through.
+			if _, cerr := p.d.Book.Handle(ctx, payment.Stream(e.Payment), any(payment.Cancel{By: w.Metadata.Actor, At: p.now()}), env); cerr != nil {
+				p.d.Logger.ErrorContext(ctx, "could not cancel a refused emission payment", "payment", e.Payment.String(), "err", cerr)
+			}
+		}
 		return err
 	}
 	_, err = p.d.Book.Handle(ctx, payment.Stream(e.Payment),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kazna-ledger/kazna/command"
 	"github.com/kazna-ledger/kazna/domain/account"
+	"github.com/kazna-ledger/kazna/domain/callback"
 	"github.com/kazna-ledger/kazna/domain/platform"
 	"github.com/kazna-ledger/kazna/eventstore"
 	"github.com/kazna-ledger/kazna/stellar/custody"
@@ -32,6 +33,9 @@ const (
 	accountStreamPrefix     = "account-"
 	issuerOwnerPrefix       = "platform/issuer/"
 	signingKeyOwnerPrefix   = "platform/signing-key/"
+	typeCallbackSecretSet   = "CallbackSecretSet"
+	callbackSecretPrefix    = "callback-secret-"
+	callbackOwnerPrefix     = "callback-secret/"
 )
 
 // The reseal events of the platform stream join its codec here, beside the code that writes them; platform.go
@@ -158,15 +162,17 @@ func (s *StoredSeals) eachPlatformKey(ctx context.Context, visit func(string, []
 	return nil
 }
 
-// eachAccountSeed finds the account streams by their AccountKeyGenerated events (one per account) and reads
-// each account's current seal from its stream, so that a seal replaced since it was generated is seen as it
-// is now. It stops when the subscription has caught up with the log.
+// eachAccountSeed finds the account streams by their AccountKeyGenerated events (one per account), and the
+// banks' callback secrets by their CallbackSecretSet events, and reads each one's current seal from its
+// stream, so that a seal replaced since it was generated is seen as it is now. It stops when the subscription
+// has caught up with the log.
 func (s *StoredSeals) eachAccountSeed(ctx context.Context, visit func(string, []byte) error) error {
-	sub, err := s.store.SubscribeAll(ctx, eventstore.StartPosition, eventstore.Filter{EventTypePrefixes: []string{typeAccountKeyGenerated}})
+	sub, err := s.store.SubscribeAll(ctx, eventstore.StartPosition, eventstore.Filter{EventTypePrefixes: []string{typeAccountKeyGenerated, typeCallbackSecretSet}})
 	if err != nil {
 		return fmt.Errorf("app: find the account streams: %w", err)
 	}
 	defer sub.Close()
+	seenSecrets := map[string]bool{}
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
@@ -176,6 +182,21 @@ func (s *StoredSeals) eachAccountSeed(ctx context.Context, visit func(string, []
 		case m.Kind == eventstore.CaughtUp:
 			return nil
 		case m.Kind != eventstore.EventAppeared || m.Event == nil:
+			continue
+		case m.Event.Type == typeCallbackSecretSet && strings.HasPrefix(m.Event.Stream, callbackSecretPrefix):
+			// A secret set again (a rotation by the bank) shows up once per setting: visit its stream once.
+			if seenSecrets[m.Event.Stream] {
+				continue
+			}
+			seenSecrets[m.Event.Stream] = true
+			cp := strings.TrimPrefix(m.Event.Stream, callbackSecretPrefix)
+			st, err := loadState(ctx, s.store, m.Event.Stream, callback.SecretDecider, callback.SecretEvents)
+			if err != nil {
+				return fmt.Errorf("app: load %s: %w", m.Event.Stream, err)
+			}
+			if err := visit(callback.SecretOwner(cp), st.Sealed); err != nil {
+				return err
+			}
 			continue
 		case m.Event.Type != typeAccountKeyGenerated || !strings.HasPrefix(m.Event.Stream, accountStreamPrefix):
 			continue // a type that only shares the prefix
@@ -214,6 +235,11 @@ func (s *StoredSeals) Replace(ctx context.Context, owner string, prev, next []by
 		res, err = command.Handle(ctx, s.store, owner, account.Decider, account.Events,
 			any(account.ResealKey{Prev: prev, Next: next, At: at}), env)
 		wrote = len(res.Events) > 0
+	case kind == ownerCallbackSecret:
+		var res command.Result[callback.SecretEvent]
+		res, err = command.Handle(ctx, s.store, callback.SecretStream(uuid.MustParse(id)), callback.SecretDecider, callback.SecretEvents,
+			any(callback.ResealSecret{Prev: prev, Next: next, At: at}), env)
+		wrote = len(res.Events) > 0
 	case kind == ownerIssuer:
 		var res command.Result[platform.Event]
 		res, err = command.Handle(ctx, s.store, platform.Stream, platformDecider, platformEvents,
@@ -233,7 +259,7 @@ func (s *StoredSeals) Replace(ctx context.Context, owner string, prev, next []by
 		// The value was next already: a retry of a reseal whose answer was lost.
 		s.count(func(st *SealStats) { st.AlreadyResealed++ })
 		return nil
-	case !errors.Is(err, account.ErrSealChanged) && !errors.Is(err, platform.ErrSealChanged):
+	case !errors.Is(err, account.ErrSealChanged) && !errors.Is(err, platform.ErrSealChanged) && !errors.Is(err, callback.ErrSealChanged):
 		return fmt.Errorf("app: re-seal the value of %s: %w", owner, err)
 	}
 	stored, lerr := s.stored(ctx, owner)
@@ -265,6 +291,10 @@ func (s *StoredSeals) stored(ctx context.Context, owner string) ([]byte, error) 
 		st, err := loadState(ctx, s.store, owner, account.Decider, account.Events)
 		return st.SealedSeed, err
 	}
+	if kind == ownerCallbackSecret {
+		st, err := loadState(ctx, s.store, callback.SecretStream(uuid.MustParse(id)), callback.SecretDecider, callback.SecretEvents)
+		return st.Sealed, err
+	}
 	st, err := loadState(ctx, s.store, platform.Stream, platformDecider, platformEvents)
 	if err != nil {
 		return nil, err
@@ -289,6 +319,7 @@ const (
 	ownerAccount ownerKind = iota + 1
 	ownerIssuer
 	ownerSigningKey
+	ownerCallbackSecret
 )
 
 // parseOwner maps a custody owner back to what holds the value: an account stream, the issuer (by address) or
@@ -304,6 +335,11 @@ func parseOwner(owner string) (ownerKind, string, error) {
 	}
 	if kid, ok := strings.CutPrefix(owner, signingKeyOwnerPrefix); ok && kid != "" {
 		return ownerSigningKey, kid, nil
+	}
+	if cp, ok := strings.CutPrefix(owner, callbackOwnerPrefix); ok {
+		if id, err := uuid.Parse(cp); err == nil && callback.SecretOwner(id.String()) == owner {
+			return ownerCallbackSecret, cp, nil
+		}
 	}
 	return 0, "", fmt.Errorf("app: %.80q is not the owner of a stored sealed value", owner)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kazna-ledger/kazna/command"
 	"github.com/kazna-ledger/kazna/domain/account"
+	"github.com/kazna-ledger/kazna/domain/callback"
 	"github.com/kazna-ledger/kazna/domain/counterparty"
 	"github.com/kazna-ledger/kazna/domain/platform"
 	"github.com/kazna-ledger/kazna/domain/rbac"
@@ -434,4 +435,46 @@ func TestReadModelsFollowARotation(t *testing.T) {
 		t.Fatalf("the first customer's seed is under version %d", v)
 	}
 	e.checkCustomerSeed(t, e.a, st, e.customerState(t, first.CustomerGUID).ExternalID)
+}
+
+// A bank's callback secret is sealed under the master key too: a rotation re-seals it, and after the old
+// version is retired the same secret still opens (the dispatcher keeps signing with it).
+func TestRotationResealsCallbackSecrets(t *testing.T) {
+	f := newRotationFixture(t, 0)
+	ctx := testCtx(t)
+	cp := uuid.MustParse(f.banks[1].GUID)
+	cb, err := NewCallbacks(CallbackDeps{Store: f.store, Vault: f.vault, Directory: f.dir, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := cb.RotateCallbackSecret(ctx, Request{Actor: "bank"}, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Set twice: the stream holds two settings, and is still one value to re-seal.
+	if secret, _, err = cb.RotateCallbackSecret(ctx, Request{Actor: "bank"}, cp); err != nil {
+		t.Fatal(err)
+	}
+	f.promote(t, 2)
+	rep, err := f.vault.Rotate(ctx, f.seals(t, StoredSealsOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Resealed != f.values+1 {
+		t.Fatalf("resealed %d values, want %d (the platform's, the banks' and one callback secret)", rep.Resealed, f.values+1)
+	}
+	if err := f.vault.Keyring().Retire(1); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loadState(ctx, f.store, callback.SecretStream(cp), callback.SecretDecider, callback.SecretEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := custody.SealedVersion(st.Sealed); v != 2 {
+		t.Fatalf("callback secret sealed under version %d", v)
+	}
+	got, err := f.vault.OpenPlatformKey(callback.SecretOwner(cp.String()), st.Sealed)
+	if err != nil || string(got) != string(secret) {
+		t.Fatalf("the re-sealed secret does not open to the bank's secret: %v", err)
+	}
 }

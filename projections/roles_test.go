@@ -74,3 +74,43 @@ func TestRolesOfABranch(t *testing.T) {
 		t.Fatal("holds through a deleted role")
 	}
 }
+
+// TestEndpointGrantsFollowChanges: the cached grants list only endpoint roles, and a grant, a revocation or a
+// new role is seen at once.
+func TestEndpointGrantsFollowChanges(t *testing.T) {
+	d := newDirectory(t, openBolt(t))
+	ctx := testContext(t)
+	bank := uuid.New()
+	known := func(string) bool { return true }
+	h := func(cmd any) { do(d, rbac.Stream(bank), rbac.Decider, rbac.Events, cmd) }
+	at := dirT0
+	h(rbac.Seed{CounterpartyGUID: bank, Known: known, At: at, Roles: []rbac.RoleSpec{{Name: "Administrator", Permissions: []string{"accounts.read"}}}})
+	h(rbac.CreateRole{Role: "Kyiv tellers", BranchGUID: uuid.New(), At: at})
+	d.sync()
+	grants := func() map[string][]string {
+		out := map[string][]string{}
+		for _, r := range d.roles.EndpointGrants(ctx, bank.String()) {
+			out[r.Name] = r.Permissions
+		}
+		return out
+	}
+	if g := grants(); len(g) != 1 || len(g["Administrator"]) != 1 {
+		t.Fatalf("grants %v: want only the endpoint role", g)
+	}
+	h(rbac.GrantPermission{Role: "Administrator", Permission: "payments.read", Known: known, At: at})
+	h(rbac.CreateRole{Role: "Clerk", At: at})
+	d.sync()
+	if g := grants(); len(g["Administrator"]) != 2 || len(g) != 2 {
+		t.Fatalf("after a grant and a new role: %v", g)
+	}
+	h(rbac.GrantPermission{Role: "Clerk", Permission: "payments.read", Known: known, At: at})
+	d.sync()
+	h(rbac.RevokePermission{Role: "Clerk", Permission: "payments.read", At: at})
+	d.sync()
+	if g := grants(); len(g["Clerk"]) != 0 {
+		t.Fatalf("after a revocation: %v", g)
+	}
+	if d.roles.EndpointGrants(ctx, uuid.NewString()) != nil {
+		t.Fatal("an unseeded bank has grants")
+	}
+}

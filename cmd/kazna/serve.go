@@ -55,15 +55,10 @@ func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error
 type roleDirectory struct{ roles *projections.Roles }
 
 func (d roleDirectory) Roles(ctx context.Context, counterpartyGUID string) ([]api.Role, error) {
-	rs, err := d.roles.Roles(ctx, counterpartyGUID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.Role, 0, len(rs))
-	for _, r := range rs {
-		if r.BranchGUID == "" {
-			out = append(out, api.Role{Name: r.Name, Permissions: r.Permissions})
-		}
+	rs := d.roles.EndpointGrants(ctx, counterpartyGUID)
+	out := make([]api.Role, len(rs))
+	for i, r := range rs {
+		out[i] = api.Role{Name: r.Name, Permissions: r.Permissions}
 	}
 	return out, nil
 }
