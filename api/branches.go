@@ -52,14 +52,7 @@ type branchCreateResponse struct {
 
 func (h branchHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	var req branchCreateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}

@@ -470,14 +470,7 @@ type customerCreateResponse struct {
 
 func (h customerHandlers) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	var req customerCreateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}

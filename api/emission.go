@@ -89,14 +89,7 @@ func (h emissionHandlers) burn(w http.ResponseWriter, r *http.Request) error {
 
 func (h emissionHandlers) request(w http.ResponseWriter, r *http.Request, d emission.Direction) error {
 	var req emissionRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,23 @@ func scopedBranches(r *http.Request, asked []string) (filter []string, visible b
 	return []string{own}, true
 }
 
+// bankWrite reads the common head of a bank's write, in the order every write answers its errors: the JSON
+// body into v, the bank from the path, then the Idempotency-Key header.
+func bankWrite(r *http.Request, v any) (uuid.UUID, app.Write, error) {
+	if err := decode(r, v); err != nil {
+		return uuid.Nil, app.Write{}, err
+	}
+	bank, err := bankOf(r)
+	if err != nil {
+		return uuid.Nil, app.Write{}, err
+	}
+	opts, err := writeOptions(r)
+	if err != nil {
+		return uuid.Nil, app.Write{}, err
+	}
+	return bank, opts, nil
+}
+
 // writeOptions reads the Idempotency-Key header.
 func writeOptions(r *http.Request) (app.Write, error) {
 	k := r.Header.Get("Idempotency-Key")
@@ -224,14 +241,7 @@ func bankOf(r *http.Request) (uuid.UUID, error) {
 
 func (h employeeHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	var req employeeCreateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}

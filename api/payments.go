@@ -190,18 +190,11 @@ func branchOf(r *http.Request) (string, error) {
 
 func (h paymentHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	var req paymentCreateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}
 	branch, err := branchOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
 	if err != nil {
 		return err
 	}
@@ -269,18 +262,11 @@ type paymentConfirmResponse struct {
 
 func (h paymentHandlers) confirm(w http.ResponseWriter, r *http.Request) error {
 	var req paymentConfirmRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	bank, err := bankOf(r)
+	bank, opts, err := bankWrite(r, &req)
 	if err != nil {
 		return err
 	}
 	branch, err := branchOf(r)
-	if err != nil {
-		return err
-	}
-	opts, err := writeOptions(r)
 	if err != nil {
 		return err
 	}
