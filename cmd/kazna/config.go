@@ -32,6 +32,7 @@ type config struct {
 	LocalnetAddr    string
 	LedgerClose     time.Duration
 	Channels        int
+	Background      bool
 	BackofficeURL   string
 	// SMTP relay for employees' verification mail; empty SMTPAddr writes the links to the log instead.
 	SMTPAddr     string
@@ -83,6 +84,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	stringFlag(fs, &c.SMTPFrom, "smtp-from", "KAZNA_SMTP_FROM", "", "sender address of verification mail (required with --smtp-addr)")
 	stringFlag(fs, &c.SMTPUsername, "smtp-username", "KAZNA_SMTP_USERNAME", "", "SMTP user for PLAIN authentication (the relay must offer TLS unless it is on localhost)")
 	durationFlag(fs, &c.LedgerClose, "ledger-close", "KAZNA_LEDGER_CLOSE", time.Second, "how often the embedded development network closes a ledger")
+	boolFlag(fs, &c.Background, &c.badEnv, "background", "KAZNA_BACKGROUND", true, "run the settlement worker and the bank callbacks in this node; with several nodes on one KurrentDB, keep it true on exactly one (each would otherwise send the same work)")
 	intFlag(fs, &c.Channels, "stellar-channels", "KAZNA_STELLAR_CHANNELS", 64, "channel accounts that submit transactions side by side (each carries up to 50 payments per ledger); their keys derive from the root account's secret")
 	stringFlag(fs, &c.AdminLogin, "admin-login", envAdminLogin, app.DefaultAdminLogin, "login of the platform administrator, created at the first start (its password comes from "+envAdminPassword+", or is generated into <data>/"+app.AdminPasswordFile+")")
 	stringFlag(fs, &c.AssetCode, "asset-code", "KAZNA_ASSET_CODE", "UAH", "code of the e-money asset in the API; fixed at the first start")

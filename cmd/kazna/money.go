@@ -22,6 +22,8 @@ type moneyDeps struct {
 	models    *readModels
 	customers *app.Customers
 	log       *slog.Logger
+	// background runs the settlement worker and the callback dispatcher here (serve --background).
+	background bool
 }
 
 // moneyServices is the running money side of a node: the use cases the API calls and the background workers.
@@ -88,8 +90,12 @@ func startMoney(ctx context.Context, d moneyDeps) (*moneyServices, error) {
 			}
 		})
 	}
-	run("settlement", settlement.Run)
-	run("callbacks", callbacks.Run)
+	if d.background {
+		run("settlement", settlement.Run)
+		run("callbacks", callbacks.Run)
+	} else {
+		d.log.Warn("settlement and bank callbacks are off in this node (--background=false): another node must run them, or confirmed payments stay PENDING")
+	}
 	m := &moneyServices{payments: payments, emission: emission, callbacks: callbacks, settlement: settlement, batcher: batcher}
 	var once sync.Once
 	m.stop = func() {

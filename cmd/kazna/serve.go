@@ -217,7 +217,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	// Money: the account book (one per process, shared by confirmations and settlement), payments, emission,
 	// the settlement worker and bank callbacks. The background workers stop before the store closes.
 	moneySvc, err := startMoney(ctx, moneyDeps{store: store, vault: vault, net: stellarNet, plat: plat, models: models,
-		customers: customers, log: log})
+		customers: customers, log: log, background: c.Background})
 	if err != nil {
 		return err
 	}
