@@ -25,7 +25,9 @@ func watchKeyFile(ctx context.Context, c *config, ring *custody.Keyring, every t
 		return
 	}
 	w := &keyWatcher{dir: c.Data, path: filepath.Join(c.Data, custody.KeyFileName), ring: ring, log: log.With("component", "master-key")}
-	w.last, _ = os.Stat(w.path)
+	// Take the file in once at the start: it may have changed between the keyring's load and this watcher's
+	// first look (a rotation racing a start), and a stat taken now would hide that change for good.
+	w.check()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
