@@ -25,7 +25,7 @@ type PaymentService interface {
 	CreatePayment(ctx context.Context, cp uuid.UUID, in app.PaymentInput, w app.Write) (app.Written, error)
 	ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUID, branch string, w app.Write) (app.ConfirmedPayment, error)
 	CancelPayment(ctx context.Context, cp, id uuid.UUID, w app.Write) (app.Written, error)
-	PaymentView(guid string) (projections.Payment, bool)
+	PaymentView(ctx context.Context, guid string) (projections.Payment, bool)
 	ListPayments(q projections.PaymentQuery) ([]projections.Payment, int, error)
 }
 
@@ -314,7 +314,7 @@ func (h paymentHandlers) cancel(w http.ResponseWriter, r *http.Request) error {
 // visible finds a payment the caller may see: its bank is a side (or created it), and a caller confined to a
 // branch sees only the branch's payments. Others do not exist for it (404).
 func (h paymentHandlers) visible(r *http.Request, bank, guid string) (projections.Payment, error) {
-	p, ok := h.svc.PaymentView(guid)
+	p, ok := h.svc.PaymentView(r.Context(), guid)
 	if !ok || !p.VisibleTo(bank) {
 		return p, NotFound("payment")
 	}

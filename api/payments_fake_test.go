@@ -83,7 +83,7 @@ func (f *fakePayments) CancelPayment(_ context.Context, cp, id uuid.UUID, w app.
 	return app.Written{GUID: id.String(), Position: fakeWritten}, nil
 }
 
-func (f *fakePayments) PaymentView(guid string) (projections.Payment, bool) {
+func (f *fakePayments) PaymentView(_ context.Context, guid string) (projections.Payment, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.rows[strings.ToLower(guid)]

@@ -850,7 +850,7 @@ func newPayStack(t *testing.T) *payStack {
 func (s *payStack) settled(t *testing.T, guid string) payment.Status {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if p, ok := s.pay.PaymentView(guid); ok && p.Status.Final() {
+		if p, ok := s.pay.PaymentView(context.Background(), guid); ok && p.Status.Final() {
 			return p.Status
 		}
 	}
@@ -1138,7 +1138,7 @@ func TestPaymentsEndToEnd(t *testing.T) {
 
 func mustView(t *testing.T, pay *app.Payments, guid string) projections.Payment {
 	t.Helper()
-	p, ok := pay.PaymentView(guid)
+	p, ok := pay.PaymentView(context.Background(), guid)
 	if !ok {
 		t.Fatalf("payment %s not in the read model", guid)
 	}

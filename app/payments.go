@@ -377,12 +377,32 @@ func (p *Payments) Asset() (money.Asset, string) {
 	return p.d.Platform.Asset(), p.d.Platform.IssuerAddress()
 }
 
-// PaymentView reads a payment from the read model.
-func (p *Payments) PaymentView(guid string) (projections.Payment, bool) {
-	if p.d.Views == nil {
+// PaymentView reads a payment from its own stream (through the payment book), so it shows a write the moment
+// it is acknowledged: reading one payment needs no wait for the read models. Lists come from the read model.
+func (p *Payments) PaymentView(ctx context.Context, guid string) (projections.Payment, bool) {
+	id, err := uuid.Parse(guid)
+	if err != nil {
 		return projections.Payment{}, false
 	}
-	return p.d.Views.Payment(guid)
+	s, err := p.payment(ctx, id)
+	if err != nil {
+		return projections.Payment{}, false
+	}
+	return paymentView(s), true
+}
+
+// paymentView is a payment's state as the read model shows it.
+func paymentView(s payment.State) projections.Payment {
+	c := s.Created
+	v := projections.Payment{GUID: c.GUID, CounterpartyGUID: c.CounterpartyGUID, BranchGUID: c.BranchGUID, Sender: c.Sender,
+		Receiver: c.Receiver, Amount: c.Amount, AssetCode: c.AssetCode, AssetIssuer: c.AssetIssuer, CategoryGUID: c.CategoryGUID,
+		Category: c.Category, Purpose: c.Purpose, TargetBalance: c.TargetBalance, Status: s.Status, BankGUID: s.BankGUID,
+		Hash: s.Hash, Ledger: s.Ledger, Reason: s.Reason, Emission: c.Emission, CreatedBy: c.CreatedBy, CreatedAt: c.At,
+		UpdatedAt: s.UpdatedAt}
+	if s.Status == payment.StatusCancelled {
+		v.DeletedAt = s.UpdatedAt
+	}
+	return v
 }
 
 // ListPayments lists payments from the read model.
