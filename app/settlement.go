@@ -74,7 +74,7 @@ type SettlementDeps struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Workers bounds the payments handled at once; most of them wait for their batch and the next ledger,
-	// so settled payments per second ≈ Workers / (seconds per ledger + booking). Default 4096.
+	// so settled payments per second ≈ Workers / (seconds per ledger + booking). Default 8192.
 	Workers int
 	// InFlightWindow is how long a transaction a stopped process sent may still be applied (the adapter's
 	// TxTimeout plus a margin). A payment left PENDING by an earlier run is looked up on chain only after it,
@@ -125,7 +125,7 @@ func NewSettlement(d SettlementDeps) (*Settlement, error) {
 		d.Now = time.Now
 	}
 	if d.Workers <= 0 {
-		d.Workers = 4096
+		d.Workers = 8192
 	}
 	if d.Accounts == nil {
 		book, err := NewAccountBook(d.Store)
