@@ -171,3 +171,26 @@ func TestOpenAPIReferencesResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorCodesAreDocumented: every machine code an answer can carry is in the Error schema's enum.
+func TestErrorCodesAreDocumented(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := doc.Components.Schemas["Error"].Properties["code"].Enum
+	for _, c := range []string{CodeInvalidRequest, CodeInsufficientFunds, CodeRouteNotAllowed, CodeBankRefused, CodeIdempotencyConflict,
+		CodeNotFound, CodeConflict, CodeUnprocessable, CodeUnavailable, CodeProtectedRole} {
+		if !slices.Contains(enum, c) {
+			t.Errorf("code %q is not in the Error schema's enum", c)
+		}
+	}
+}
