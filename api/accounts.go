@@ -94,7 +94,8 @@ func (h customerHandlers) openEntity(w http.ResponseWriter, r *http.Request) err
 }
 
 // entityView is a digital entity as guide §8 lists it (schema Entity). Blocked, segment, branch_guid and
-// balance are Kazna's additions.
+// the balances are Kazna's additions: balance is booked (settled) money, reserved_balance what confirmed
+// payments hold until they settle, available_balance = balance − reserved_balance (what a payment may spend).
 type entityView struct {
 	AccountKind          string      `json:"account_kind"`
 	CounterpartyGUID     string      `json:"counterparty_guid"`
@@ -109,13 +110,16 @@ type entityView struct {
 	Segment              string      `json:"segment"`
 	BranchGUID           string      `json:"branch_guid"`
 	Balance              json.Number `json:"balance"`
+	ReservedBalance      json.Number `json:"reserved_balance"`
+	AvailableBalance     json.Number `json:"available_balance"`
 }
 
 func viewEntity(a projections.Account, asset money.Asset) entityView {
 	return entityView{AccountKind: string(a.Kind), CounterpartyGUID: a.CounterpartyGUID, CreatedAt: apiTime(a.CreatedAt),
 		IBAN: a.Owner.IBAN, StellarAddress: a.Address, UpdatedAt: apiTime(a.UpdatedAt), WalletAccountGUID: a.GUID,
 		WalletUserExternalID: a.CustomerExternalID, WalletUserGUID: a.Owner.CustomerGUID, Blocked: a.Blocked,
-		Segment: a.Segment, BranchGUID: a.Owner.BranchGUID, Balance: amountNumber(a.Balance, asset)}
+		Segment: a.Segment, BranchGUID: a.Owner.BranchGUID, Balance: amountNumber(a.Balance, asset),
+		ReservedBalance: amountNumber(a.Reserved, asset), AvailableBalance: amountNumber(a.Balance-a.Reserved, asset)}
 }
 
 // entityListResponse is one element of guide §8's answer, which is an array of one such object:

@@ -36,7 +36,7 @@ var (
 	// guideEntityKeys are guide §8's; Kazna adds balance, blocked, branch_guid and segment.
 	guideEntityKeys = []string{"account_kind", "counterparty_guid", "created_at", "iban", "stellar_address", "updated_at",
 		"wallet_account_guid", "wallet_user_external_id", "wallet_user_guid"}
-	kaznaEntityKeys    = []string{"balance", "blocked", "branch_guid", "segment"}
+	kaznaEntityKeys    = []string{"available_balance", "balance", "blocked", "branch_guid", "reserved_balance", "segment"}
 	guideSegmentKeys   = []string{"account_type_guid", "asset_code", "asset_issuer", "counterparty_guid", "kind", "segment_name"}
 	branchOther        = "22222222-3333-4444-8555-666666666666"
 	customersBase      = "/api/v1/counterparty/" + bankA + "/customers"

@@ -119,10 +119,17 @@ func paymentsError(err error) error {
 	}
 	var route *payment.RouteError
 	if errors.As(err, &route) {
-		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeRouteNotAllowed, Err: err,
-			Message: "route " + route.Route() + " is not allowed " + map[bool]string{false: "within one counterparty", true: "between two counterparties"}[route.External] +
-				" (guide §10: within a bank emission → processing, processing → customer, customer → customer, processing → emission, customer → processing; between banks processing → processing, customer → customer)" +
-				map[bool]string{false: "", true: ": " + route.Reason}[route.Reason != ""]}
+		scope := "within one counterparty"
+		if route.External {
+			scope = "between two counterparties"
+		}
+		msg := "route " + route.Route() + " is not allowed " + scope + " (guide §10: within a bank emission → processing, " +
+			"processing → customer, customer → customer, processing → emission, customer → processing; between banks " +
+			"processing → processing, customer → customer)"
+		if route.Reason != "" {
+			msg += ": " + route.Reason
+		}
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeRouteNotAllowed, Err: err, Message: msg}
 	}
 	for _, r := range paymentsRules {
 		if errors.Is(err, r.target) {

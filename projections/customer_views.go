@@ -87,8 +87,10 @@ type Account struct {
 	Opened           bool // on chain with an authorized trustline; an account not opened yet is not listed
 	Blocked          bool
 	Segment          string
-	// Balance is the ledger balance in minor units (payments, issue 6, move it).
-	Balance money.Amount
+	// Balance is the ledger balance in minor units (credits minus debits); Reserved is what confirmed
+	// payments hold until they settle. Available = Balance − Reserved.
+	Balance  money.Amount
+	Reserved money.Amount
 	// CustomerLogin and CustomerExternalID are the owner's, for a customer account (joined, for search).
 	CustomerLogin      string
 	CustomerExternalID string

@@ -139,13 +139,14 @@ type accountRow struct {
 	// branch is the account's branch for filters and scope, lower-cased: a customer account follows its
 	// customer's current branch (a customer moved to another branch takes its accounts along); any other
 	// account, or one whose customer is not registered yet, has its owner's branch.
-	branch  sym
-	opened  bool
-	blocked bool
-	balance money.Amount // payments (issue 6) will move it
-	created int64
-	updated int64
-	slot    [numAcctIndexes]int32
+	branch   sym
+	opened   bool
+	blocked  bool
+	balance  money.Amount // booked: credits minus debits
+	reserved money.Amount // held by confirmed payments not yet settled
+	created  int64
+	updated  int64
+	slot     [numAcctIndexes]int32
 }
 
 // cpTable is one counterparty's indexes. Its sorted lists and login corpus are brought up to date by
@@ -210,10 +211,9 @@ const (
 	typeAccountSegmentSet    = "AccountSegmentSet"
 	typeCredited             = "AccountCredited"
 	typeDebited              = "AccountDebited"
-	// Events of account streams this model has no use for: reservations (the balance moves only when a
-	// payment is booked) and re-sealed keys.
-	typeReserved           = "AccountFundsReserved"
-	typeReleased           = "AccountFundsReleased"
+	typeReserved             = "AccountFundsReserved"
+	typeReleased             = "AccountFundsReleased"
+	// An event of account streams this model has no use for: only the custody of the key changed.
 	typeAccountKeyResealed = "AccountKeyResealed"
 )
 
@@ -332,8 +332,8 @@ func (p *Customers) Apply(ev eventstore.RecordedEvent) error {
 		}
 		a.updated = toNanos(e.At)
 		return nil
-	case typeCredited, typeDebited:
-		guid, amount, at, err := decodeBooking(ev.Type, ev.Data)
+	case typeCredited, typeDebited, typeReserved, typeReleased:
+		guid, amount, at, err := decodeFunds(ev.Type, ev.Data)
 		if err != nil {
 			return err
 		}
@@ -343,13 +343,21 @@ func (p *Customers) Apply(ev eventstore.RecordedEvent) error {
 		if err != nil {
 			return err
 		}
-		if ev.Type == typeDebited {
-			amount = -amount
+		// A debit settles the payment's reservation (the same amount): available = balance − reserved.
+		switch ev.Type {
+		case typeCredited:
+			a.balance += money.Amount(amount)
+		case typeDebited:
+			a.balance -= money.Amount(amount)
+			a.reserved -= money.Amount(amount)
+		case typeReserved:
+			a.reserved += money.Amount(amount)
+		case typeReleased:
+			a.reserved -= money.Amount(amount)
 		}
-		a.balance += money.Amount(amount)
 		a.updated = toNanos(at)
 		return nil
-	case typeReserved, typeReleased, typeAccountKeyResealed:
+	case typeAccountKeyResealed:
 		return nil
 	}
 	return fmt.Errorf("projections: customers: no rule for event type %s", ev.Type)
@@ -785,7 +793,7 @@ func (p *Customers) accountView(a *accountRow) Account {
 	v := Account{GUID: p.guidText(a.guid, a.oddGUID), CounterpartyGUID: p.tables[a.table].guid, Kind: account.Kind(s[a.kind]),
 		Address: p.text.str(a.address), Owner: account.Owner{BranchGUID: s[a.ownerBranch], IBAN: p.text.str(a.iban), KeyKeeperLogin: s[a.keyKeeper]},
 		AssetCode: s[a.assetCode], AssetIssuer: s[a.assetIssuer], Opened: a.opened, Blocked: a.blocked, Segment: s[a.segment],
-		Balance: a.balance, CreatedAt: fromNanos(a.created), UpdatedAt: fromNanos(a.updated)}
+		Balance: a.balance, Reserved: a.reserved, CreatedAt: fromNanos(a.created), UpdatedAt: fromNanos(a.updated)}
 	if a.customer >= 0 {
 		c := p.custs.at(a.customer)
 		v.Owner.CustomerGUID = p.guidText(c.guid, c.oddGUID)

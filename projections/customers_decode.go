@@ -394,8 +394,9 @@ func (p *Customers) decodeAccountSegmentSet(data []byte) (account.AccountSegment
 	return slowDecode[account.Event, account.AccountSegmentSet](account.Events, typeAccountSegmentSet, data, nil)
 }
 
-// decodeBooking reads a credit or debit of an account: which account, how much, when.
-func decodeBooking(eventType string, data []byte) (guid string, amount int64, at time.Time, err error) {
+// decodeFunds reads a funds event of an account (reservation, release, debit, credit): which account, how
+// much, when.
+func decodeFunds(eventType string, data []byte) (guid string, amount int64, at time.Time, err error) {
 	e, err := account.Events.Decode(eventType, data)
 	if err != nil {
 		return "", 0, time.Time{}, fmt.Errorf("projections: customers: %s: %w", eventType, err)
@@ -405,6 +406,10 @@ func decodeBooking(eventType string, data []byte) (guid string, amount int64, at
 		return e.GUID, e.Amount, e.At, nil
 	case account.AccountDebited:
 		return e.GUID, e.Amount, e.At, nil
+	case account.AccountFundsReserved:
+		return e.GUID, e.Amount, e.At, nil
+	case account.AccountFundsReleased:
+		return e.GUID, e.Amount, e.At, nil
 	}
-	return "", 0, time.Time{}, fmt.Errorf("projections: customers: %s is not a booking", eventType)
+	return "", 0, time.Time{}, fmt.Errorf("projections: customers: %s is not a funds event", eventType)
 }

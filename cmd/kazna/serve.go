@@ -35,18 +35,17 @@ type readModels struct {
 	customers      *projections.Customers
 	categories     *projections.Categories
 	payments       *projections.Payments
-	balances       *projections.Balances
 	emission       *projections.Emission
 }
 
 func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
 	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
 		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers(),
-		categories: projections.NewCategories(), payments: projections.NewPayments(), balances: projections.NewBalances(),
+		categories: projections.NewCategories(), payments: projections.NewPayments(),
 		emission: projections.NewEmission()}
 	var err error
 	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
-		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories, m.payments, m.balances, m.emission)
+		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories, m.payments, m.emission)
 	return m, err
 }
 
