@@ -85,7 +85,18 @@ const accountBookSize = 200_000
 
 // NewAccountBook returns the process's account book over store.
 func NewAccountBook(store command.Store) (*AccountBook, error) {
-	return command.NewCache(store, account.Decider, account.Events, accountBookSize)
+	book, err := command.NewCache(store, account.Decider, account.Events, accountBookSize)
+	if err != nil {
+		return nil, err
+	}
+	book.KeepSnapshots(withoutFunds)
+	return book, nil
+}
+
+// withoutFunds copies an account's state without its funds maps, which belong to the book.
+func withoutFunds(s account.State) account.State {
+	s.Funds.Reservations, s.Funds.Booked = nil, nil
+	return s
 }
 
 // PaymentBook decides the commands of payment streams, keeping the payments in flight in memory (shared by the
@@ -103,12 +114,25 @@ func NewPaymentBook(store command.Store) (*PaymentBook, error) {
 // accountView reads an account's state, without its funds maps (which belong to the book).
 func accountView(ctx context.Context, book *AccountBook, id uuid.UUID) (account.State, error) {
 	var out account.State
-	err := book.View(ctx, account.Stream(id), func(s account.State) {
-		out = s
-		out.Funds.Reservations, out.Funds.Booked = nil, nil
-	})
+	err := book.View(ctx, account.Stream(id), func(s account.State) { out = withoutFunds(s) })
 	return out, err
 }
+
+// accountFacts reads the facts of an open, unblocked account that a draft or a confirmation checks (owner,
+// bank, kind, address) from the book's recent snapshot when it has one, without queueing behind the
+// account's bookings; anything else (unknown, not open, blocked, not seen lately) is read as accountView
+// reads it. A block made by another node in the last factsMaxAge may be missed by these checks; the
+// reservation decides on the sender's current state, and the chain refuses a payment to a deauthorized
+// trustline, so a missed block costs a failed payment, never money.
+func accountFacts(ctx context.Context, book *AccountBook, id uuid.UUID) (account.State, error) {
+	if s, ok := book.Recent(account.Stream(id), factsMaxAge); ok && s.Opened && !s.Blocked {
+		return s, nil
+	}
+	return accountView(ctx, book, id)
+}
+
+// factsMaxAge is how old a snapshot accountFacts takes may be.
+const factsMaxAge = 5 * time.Second
 
 // PaymentViews is the payments read model (projections.Payments).
 type PaymentViews interface {
@@ -475,7 +499,7 @@ func (p *Payments) party(ctx context.Context, field, id, ibanText string) (payme
 		}
 		guid = g
 	}
-	s, err := accountView(ctx, p.d.Accounts, guid)
+	s, err := accountFacts(ctx, p.d.Accounts, guid)
 	if err != nil {
 		return payment.Party{}, err
 	}
@@ -512,7 +536,7 @@ func (p *Payments) checkReceiver(ctx context.Context, to payment.Party) error {
 	if to.Kind == payment.KindRoot {
 		return nil
 	}
-	s, err := accountView(ctx, p.d.Accounts, uuid.MustParse(to.AccountGUID))
+	s, err := accountFacts(ctx, p.d.Accounts, uuid.MustParse(to.AccountGUID))
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,11 @@ type SettlementDeps struct {
 	// Workers bounds the payments handled at once; most of them wait for their batch and the next ledger,
 	// so settled payments per second ≈ Workers / (seconds per ledger + booking). Default 8192.
 	Workers int
+	// Bookings bounds the settled payments booked on the ledger at once. A ledger close settles a whole
+	// batch together; booking all of it at once would put thousands of appends in front of the next
+	// customer's confirmation, while a bounded number keeps each group commit small and lets interactive
+	// writes in between. Default 128 (about 10,000 bookings a second on the embedded store).
+	Bookings int
 	// InFlightWindow is how long a transaction a stopped process sent may still be applied (the adapter's
 	// TxTimeout plus a margin). A payment left PENDING by an earlier run is looked up on chain only after it,
 	// so that the lookup is final. Default 35 s.
@@ -100,6 +105,7 @@ type Settlement struct {
 	open     map[uuid.UUID]*openPayment // payments that may still need work, from the log
 	inflight map[uuid.UUID]bool         // handled now; true = handle again when done
 	queue    chan uuid.UUID
+	booking  chan struct{} // a slot per booking under way (Bookings)
 	live     bool
 	started  time.Time
 
@@ -134,6 +140,9 @@ func NewSettlement(d SettlementDeps) (*Settlement, error) {
 		}
 		d.Accounts = book
 	}
+	if d.Bookings <= 0 {
+		d.Bookings = 128
+	}
 	if d.InFlightWindow <= 0 {
 		d.InFlightWindow = 35 * time.Second
 	}
@@ -144,7 +153,7 @@ func NewSettlement(d SettlementDeps) (*Settlement, error) {
 		d.OrphanGrace = 3 * time.Second
 	}
 	return &Settlement{d: d, open: map[uuid.UUID]*openPayment{}, inflight: map[uuid.UUID]bool{},
-		queue: make(chan uuid.UUID, 4*d.Workers)}, nil
+		queue: make(chan uuid.UUID, 4*d.Workers), booking: make(chan struct{}, d.Bookings)}, nil
 }
 
 // Stats reports the worker's counters.
@@ -466,6 +475,12 @@ func (s *Settlement) step(ctx context.Context, id uuid.UUID, lookFirst bool) (ne
 
 // complete books a payment that is on chain: debit, credit, then CONFIRMED with its hash.
 func (s *Settlement) complete(ctx context.Context, c payment.PaymentCreated, hash string, ledger int32) error {
+	select {
+	case s.booking <- struct{}{}:
+		defer func() { <-s.booking }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	id := uuid.MustParse(c.GUID)
 	now := s.d.Now().UTC()
 	if c.Sender.Kind != payment.KindRoot {
