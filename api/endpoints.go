@@ -116,15 +116,25 @@ var guideEndpoints = []Endpoint{
 	{"PUT", "/api/v1/dictionary/payment/category/{category_guid}", PermDictionaryWrite},
 	{"DELETE", "/api/v1/dictionary/payment/category/{category_guid}", PermDictionaryWrite},
 
-	// Limits (§14): individual and standard (segment) limits.
+	// Limits (§14): individual, standard (segment) and KYC-default limits; DELETE removes one (INFERRED).
 	{"GET", cp + "/limits/customer/amount", PermLimitsRead},
 	{"POST", cp + "/limits/customer/amount", PermLimitsWrite},
+	{"DELETE", cp + "/limits/customer/amount", PermLimitsWrite},
 	{"GET", cp + "/limits/customer/payment", PermLimitsRead},
 	{"POST", cp + "/limits/customer/payment", PermLimitsWrite},
+	{"DELETE", cp + "/limits/customer/payment", PermLimitsWrite},
 	{"GET", cp + "/limits/segment/amount", PermLimitsRead},
 	{"POST", cp + "/limits/segment/amount", PermLimitsWrite},
+	{"DELETE", cp + "/limits/segment/amount", PermLimitsWrite},
 	{"GET", cp + "/limits/segment/payment", PermLimitsRead},
 	{"POST", cp + "/limits/segment/payment", PermLimitsWrite},
+	{"DELETE", cp + "/limits/segment/payment", PermLimitsWrite},
+	{"GET", cp + "/limits/kyc/amount", PermLimitsRead},
+	{"POST", cp + "/limits/kyc/amount", PermLimitsWrite},
+	{"DELETE", cp + "/limits/kyc/amount", PermLimitsWrite},
+	{"GET", cp + "/limits/kyc/payment", PermLimitsRead},
+	{"POST", cp + "/limits/kyc/payment", PermLimitsWrite},
+	{"DELETE", cp + "/limits/kyc/payment", PermLimitsWrite},
 
 	// Reconciliation (§15).
 	{"GET", cp + "/recons", PermReconciliationRead},

@@ -16,22 +16,24 @@ import (
 // Stable machine codes of the error body. Clients branch on these, so a code never changes meaning; add new
 // codes rather than reuse one.
 const (
-	CodeInvalidRequest       = "invalid_request"        // 400: the request as a whole is malformed (bad JSON, trailing data)
-	CodeInvalidField         = "invalid_field"          // 400: one named field or parameter has a bad value
-	CodeMissingField         = "missing_field"          // 400: one named required field or parameter is absent
-	CodeUnknownField         = "unknown_field"          // 400: the body carries a field the endpoint does not take
-	CodeUnauthenticated      = "unauthenticated"        // 401: no credentials, or credentials we do not accept
-	CodeForbidden            = "forbidden"              // 403: authenticated, but not allowed to do this
-	CodeNotFound             = "not_found"              // 404: no such path, or no such record
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the path exists, the method does not
-	CodeConflict             = "conflict"               // 409: the record changed or already exists
-	CodeIdempotencyConflict  = "idempotency_conflict"   // 409: an idempotency key reused with another request
-	CodeTooLarge             = "too_large"              // 413: the body is over the limit
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415: the body is not application/json
-	CodeUnprocessable        = "unprocessable"          // 422: well-formed, but a business rule refuses it
-	CodeRateLimited          = "rate_limited"           // 429: too many requests; retry later
-	CodeInternal             = "internal"               // 500: our fault; quote the request ID to support
-	CodeUnavailable          = "unavailable"            // 503: a dependency did not answer in time; retry later
+	CodeInvalidRequest       = "invalid_request"          // 400: the request as a whole is malformed (bad JSON, trailing data)
+	CodeInvalidField         = "invalid_field"            // 400: one named field or parameter has a bad value
+	CodeMissingField         = "missing_field"            // 400: one named required field or parameter is absent
+	CodeUnknownField         = "unknown_field"            // 400: the body carries a field the endpoint does not take
+	CodeUnauthenticated      = "unauthenticated"          // 401: no credentials, or credentials we do not accept
+	CodeForbidden            = "forbidden"                // 403: authenticated, but not allowed to do this
+	CodeNotFound             = "not_found"                // 404: no such path, or no such record
+	CodeMethodNotAllowed     = "method_not_allowed"       // 405: the path exists, the method does not
+	CodeConflict             = "conflict"                 // 409: the record changed or already exists
+	CodeIdempotencyConflict  = "idempotency_conflict"     // 409: an idempotency key reused with another request
+	CodeTooLarge             = "too_large"                // 413: the body is over the limit
+	CodeUnsupportedMediaType = "unsupported_media_type"   // 415: the body is not application/json
+	CodeUnprocessable        = "unprocessable"            // 422: well-formed, but a business rule refuses it
+	CodeLimitExceeded        = "limit_exceeded"           // 422: a limit on outgoing payments refuses it (details say which)
+	CodeBalanceAllowed       = "balance_allowed_exceeded" // 422: the receiver's balance would pass its balance_allowed
+	CodeRateLimited          = "rate_limited"             // 429: too many requests; retry later
+	CodeInternal             = "internal"                 // 500: our fault; quote the request ID to support
+	CodeUnavailable          = "unavailable"              // 503: a dependency did not answer in time; retry later
 )
 
 // Error is an error with its HTTP answer. Application code returns one (or wraps one) when it knows what the
@@ -44,6 +46,7 @@ type Error struct {
 	Field      string // the body field or query/path parameter at fault, when there is one
 	Permission string // on 403, the permission the caller lacks
 	Retryable  bool   // the same request may succeed later (conflict lost, dependency slow)
+	Details    any    // machine-readable particulars of a refusal (a limit's window and what is left), sent as "details"
 	Err        error  // the cause, for logs and errors.Is; never sent
 }
 
@@ -131,6 +134,7 @@ type errorBody struct {
 	Permission string `json:"permission,omitempty"`
 	Retryable  bool   `json:"retryable,omitempty"`
 	RequestID  string `json:"request_id,omitempty"`
+	Details    any    `json:"details,omitempty"`
 }
 
 // toError turns any error into the answer to send. Unknown errors become 500 internal with a fixed message:
@@ -154,7 +158,7 @@ func toError(err error) (e *Error, known bool) {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, known := toError(err)
 	reqID := RequestID(r.Context())
-	body := errorBody{Error: e.Message, Code: e.Code, Field: e.Field, Permission: e.Permission, Retryable: e.Retryable}
+	body := errorBody{Error: e.Message, Code: e.Code, Field: e.Field, Permission: e.Permission, Retryable: e.Retryable, Details: e.Details}
 	switch {
 	case !known || e.Status >= http.StatusInternalServerError:
 		body.RequestID = reqID

@@ -10,6 +10,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/kazna-ledger/kazna/domain/limits"
 )
 
 const (
@@ -84,7 +88,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func testDeps() Deps {
 	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{},
 		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers(), Categories: &fakeCategories{},
-		Callbacks: &fakeCallbacks{}, Emission: &fakeEmission{}, Payments: newFakePayments()}
+		Callbacks: &fakeCallbacks{}, Emission: &fakeEmission{}, PaymentLimits: &fakeLimits{state: map[uuid.UUID]limits.State{}}, Payments: newFakePayments()}
 }
 
 // testRouter is the real router plus test-only routes.

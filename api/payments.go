@@ -63,6 +63,10 @@ var paymentsRules = []struct {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInsufficientFunds,
 			Message: "the sender's available balance (balance − reserved) does not cover the amount; nothing was reserved"}
 	}},
+	{app.ErrBalanceAllowed, func(err error) *Error {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeBalanceAllowed,
+			Message: "the payment would take the receiving customer's balance above its balance_allowed; nothing was reserved"}
+	}},
 	{account.ErrTargetBalance, func(error) *Error {
 		e := Unprocessable("the sender's balance after this payment would not be target_balance; read the balance and retry")
 		e.Field = "target_balance"
@@ -282,6 +286,10 @@ func (h paymentHandlers) confirm(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, _ := parseUUID(req.PaymentGUID)
 	res, err := h.svc.ConfirmPayment(r.Context(), bank, id, strings.ToLower(req.BankGUID), branch, opts)
+	if le := (*account.LimitError)(nil); errors.As(err, &le) {
+		asset, _ := h.svc.Asset()
+		return limitRefusal(le, asset)
+	}
 	if err != nil {
 		return paymentsError(err)
 	}

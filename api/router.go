@@ -52,6 +52,8 @@ type Deps struct {
 	// Callbacks sets banks' callback secrets and reads payments' delivery logs (§12). Nil answers 503 on
 	// their endpoints.
 	Callbacks CallbackService
+	// PaymentLimits keeps the banks' limits on outgoing payments (§14). Nil answers 503 on their endpoints.
+	PaymentLimits LimitService
 	// Emission runs issue and burn requests and the platform's confirmations (§9). Nil answers 503 on their
 	// endpoints.
 	Emission EmissionService
@@ -102,6 +104,7 @@ func Routes(d Deps) []Route {
 	routes = append(routes, categoryRoutes(d.Categories)...)
 	routes = append(routes, callbackRoutes(d.Callbacks)...)
 	routes = append(routes, emissionRoutes(d)...)
+	routes = append(routes, limitRoutes(d)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 

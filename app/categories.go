@@ -80,6 +80,10 @@ func (c *Categories) Seed(ctx context.Context) error {
 			return fmt.Errorf("app: seed category %s: %w", def.Name, err)
 		}
 		if st.Exists {
+			// Seeded by another node or an earlier start: this node's read model must show it too.
+			if last, err = c.seen(ctx, category.Stream(guid), last); err != nil {
+				return err
+			}
 			continue
 		}
 		now := c.now()
@@ -92,8 +96,11 @@ func (c *Categories) Seed(ctx context.Context) error {
 		env.Metadata.Time = now
 		res, err := command.Handle(ctx, c.d.Store, category.Stream(guid), category.Decider, category.Events,
 			any(category.Define{GUID: guid, Name: def.Name, Description: def.Description, At: now}), env)
-		if errors.Is(err, category.ErrAlreadyExists) {
-			continue // another node seeded it first
+		if errors.Is(err, category.ErrAlreadyExists) { // another node seeded it first
+			if last, err = c.seen(ctx, category.Stream(guid), last); err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("app: seed category %s: %w", def.Name, err)
@@ -101,6 +108,19 @@ func (c *Categories) Seed(ctx context.Context) error {
 		last = later(last, res.Position)
 	}
 	return c.wait(ctx, last)
+}
+
+// seen returns the later of last and the position of the stream's last event, so that Seed can wait until
+// its read model shows what other nodes seeded as well as what it wrote.
+func (c *Categories) seen(ctx context.Context, stream string, last eventstore.Position) (eventstore.Position, error) {
+	evs, err := c.d.Store.ReadStream(ctx, stream, eventstore.Backwards, eventstore.StreamEnd, 1)
+	if err != nil {
+		return last, fmt.Errorf("app: seed: read %s: %w", stream, err)
+	}
+	if len(evs) == 1 {
+		last = later(last, evs[0].Position)
+	}
+	return last, nil
 }
 
 // categoryRequest is what a keyed Define is recognised by: the request's body, not the command (whose time a

@@ -95,7 +95,7 @@ func NewAccountBook(store command.Store) (*AccountBook, error) {
 
 // withoutFunds copies an account's state without its funds maps, which belong to the book.
 func withoutFunds(s account.State) account.State {
-	s.Funds.Reservations, s.Funds.Booked = nil, nil
+	s.Funds.Reservations, s.Funds.Booked, s.Funds.Outgoing = nil, nil, nil
 	return s
 }
 
@@ -140,6 +140,13 @@ type PaymentViews interface {
 	List(q projections.PaymentQuery) ([]projections.Payment, int, error)
 }
 
+// SpendingRules are the limits a confirmation checks (Limits): the sender's limits go with the reservation,
+// so that they are checked atomically with the funds; the receiver's balance cap is checked before it.
+type SpendingRules interface {
+	SpendLimits(ctx context.Context, sender payment.Party, segment string) (*account.SpendLimits, error)
+	CheckBalanceAllowed(ctx context.Context, receiver payment.Party, amount int64) error
+}
+
 // PaymentDeps is what the payment use cases need.
 type PaymentDeps struct {
 	Store      command.Store
@@ -149,6 +156,7 @@ type PaymentDeps struct {
 	Categories CategoryNames  // optional: without it, category_guid must be empty
 	Customers  CustomerStatus // optional: without it, a disabled customer is not refused here
 	Views      PaymentViews   // optional: without it, PaymentView and ListPayments find nothing
+	Rules      SpendingRules  // optional: without it, no limit and no balance cap is checked
 	WaitFor    func(ctx context.Context, pos eventstore.Position) error
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -279,6 +287,11 @@ func (p *Payments) ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUI
 	if err := p.checkReceiver(ctx, s.Created.Receiver); err != nil {
 		return ConfirmedPayment{}, err
 	}
+	if p.d.Rules != nil {
+		if err := p.d.Rules.CheckBalanceAllowed(ctx, s.Created.Receiver, s.Created.Amount); err != nil {
+			return ConfirmedPayment{}, err
+		}
+	}
 	pos, err := p.reserve(ctx, s.Created, confirm.BankGUID, w)
 	if err != nil {
 		return ConfirmedPayment{}, err
@@ -308,8 +321,18 @@ func (p *Payments) reserve(ctx context.Context, c payment.PaymentCreated, bankGU
 		return eventstore.Position{}, fmt.Errorf("app: payment %s names sender %q: %w", c.GUID, c.Sender.AccountGUID, err)
 	}
 	pid := uuid.MustParse(c.GUID)
+	var spend *account.SpendLimits
+	if p.d.Rules != nil {
+		facts, err := accountFacts(ctx, p.d.Accounts, sender)
+		if err != nil {
+			return eventstore.Position{}, err
+		}
+		if spend, err = p.d.Rules.SpendLimits(ctx, c.Sender, facts.Segment); err != nil {
+			return eventstore.Position{}, err
+		}
+	}
 	res, err := p.d.Accounts.Handle(ctx, account.Stream(sender),
-		any(account.Reserve{Payment: pid, Amount: c.Amount, TargetBalance: c.TargetBalance, BankGUID: bankGUID, At: p.now()}),
+		any(account.Reserve{Payment: pid, Amount: c.Amount, TargetBalance: c.TargetBalance, BankGUID: bankGUID, Limits: spend, At: p.now()}),
 		command.Envelope{Metadata: w.Metadata, MaxAttempts: reserveAttempts})
 	return res.Position, err
 }

@@ -31,8 +31,8 @@ const loadgenHelp = `Without --url, loadgen starts its own node (embedded store,
 temporary data directory and drives it over loopback HTTP; with --url it drives a running "kazna serve --demo"
 whose data directory (for the administrators' password files) is --data.
 
-Example (the benchmark of docs/BENCHMARKS.md):
-  kazna loadgen --customers 200 --workers 128 --duration 30s`
+Example (the benchmark of docs/BENCHMARKS.md; add --limits to measure the cost of limits):
+  kazna loadgen --customers 100 --workers 20 --duration 60s`
 
 type loadgenOptions struct {
 	url       string
@@ -42,6 +42,7 @@ type loadgenOptions struct {
 	settleMax time.Duration
 	keepData  bool
 	profile   string
+	limits    bool
 }
 
 var loadgenOpts loadgenOptions
@@ -53,6 +54,7 @@ func loadgenFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&loadgenOpts.duration, "duration", 30*time.Second, "how long to send transfers")
 	fs.DurationVar(&loadgenOpts.settleMax, "settle-timeout", 2*time.Minute, "how long to wait for the last transfers to settle")
 	fs.BoolVar(&loadgenOpts.keepData, "keep-data", false, "keep the embedded node's data directory")
+	fs.BoolVar(&loadgenOpts.limits, "limits", false, "set the bank's KYC-default limits (a per-payment maximum, a day and a month window with a count) before the load, so that every confirmation checks them; none is ever reached")
 	fs.StringVar(&loadgenOpts.profile, "cpuprofile", "", "write a CPU profile of the load phase (loadgen and the embedded node) to this file")
 }
 
@@ -301,6 +303,39 @@ func (l *loadgen) setup(ctx context.Context, data string, customers int) error {
 		}
 	}
 	fmt.Fprintf(l.out, "setup: %s issued and spread over the customers; %s in all\n", minorText(total), time.Since(start).Round(time.Millisecond))
+	if loadgenOpts.limits {
+		return l.setLimits(ctx, cp)
+	}
+	return nil
+}
+
+// setLimits gives the load's customers (KYC level 1) limits that every confirmation checks and none reaches:
+// a per-payment maximum, and a day and a month window bounding both the sum and the count.
+func (l *loadgen) setLimits(ctx context.Context, cp string) error {
+	target := map[string]any{"kyc_level": 1, "asset_code": "UAH", "asset_issuer": l.issuer}
+	with := func(extra map[string]any) map[string]any {
+		out := map[string]any{}
+		for k, v := range target {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/limits/kyc/payment", with(map[string]any{"min": json.Number("0.01"), "max": json.Number("100000")})},
+		{"/limits/kyc/amount", with(map[string]any{"period": "day", "max": json.Number("1000000000"), "max_count": 100_000_000})},
+		{"/limits/kyc/amount", with(map[string]any{"period": "month", "max": json.Number("1000000000"), "max_count": 100_000_000})},
+	} {
+		if _, err := l.call(ctx, "POST", cp+c.path, l.token, c.body, nil); err != nil {
+			return fmt.Errorf("set limits: %w", err)
+		}
+	}
+	fmt.Fprintln(l.out, "setup: KYC-default limits set (a per-payment maximum, a day and a month window); every confirmation checks them")
 	return nil
 }
 

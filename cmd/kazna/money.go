@@ -29,6 +29,7 @@ type moneyDeps struct {
 // moneyServices is the running money side of a node: the use cases the API calls and the background workers.
 type moneyServices struct {
 	payments   *app.Payments
+	limits     *app.Limits
 	emission   *app.Emission
 	callbacks  *app.Callbacks
 	settlement *app.Settlement
@@ -55,8 +56,13 @@ func startMoney(ctx context.Context, d moneyDeps) (*moneyServices, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits, err := app.NewLimits(app.LimitsDeps{Store: d.store, Platform: d.plat, Customers: d.models.customers, Accounts: book,
+		Logger: d.log.With("component", "limits")})
+	if err != nil {
+		return nil, err
+	}
 	payments, err := app.NewPayments(app.PaymentDeps{Store: d.store, Accounts: book, Book: paymentBook, Platform: d.plat, Categories: d.models.categories,
-		Customers: customerStatus{d.models}, Views: d.models.payments, WaitFor: d.models.runner.WaitFor, Logger: d.log.With("component", "payments")})
+		Customers: customerStatus{d.models}, Views: d.models.payments, Rules: limits, WaitFor: d.models.runner.WaitFor, Logger: d.log.With("component", "payments")})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +102,7 @@ func startMoney(ctx context.Context, d moneyDeps) (*moneyServices, error) {
 	} else {
 		d.log.Warn("settlement and bank callbacks are off in this node (--background=false): another node must run them, or confirmed payments stay PENDING")
 	}
-	m := &moneyServices{payments: payments, emission: emission, callbacks: callbacks, settlement: settlement, batcher: batcher}
+	m := &moneyServices{payments: payments, limits: limits, emission: emission, callbacks: callbacks, settlement: settlement, batcher: batcher}
 	var once sync.Once
 	m.stop = func() {
 		once.Do(func() {

@@ -230,7 +230,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
 		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
 		Employees: directory, RBAC: directory, Branches: directory, Customers: customers, Categories: categories,
-		Payments: moneySvc.payments, Emission: moneySvc.emission, Callbacks: moneySvc.callbacks}))
+		Payments: moneySvc.payments, PaymentLimits: moneySvc.limits, Emission: moneySvc.emission, Callbacks: moneySvc.callbacks}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}

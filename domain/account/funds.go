@@ -40,8 +40,10 @@ type (
 		TargetBalance *int64    `json:"target_balance,omitempty"`
 		// BankGUID is the receiver's bank as the confirmation named it (empty: internal); kept on the event so
 		// that a settlement that finds the reservation can finish the confirmation.
-		BankGUID string    `json:"bank_guid,omitempty"`
-		At       time.Time `json:"at"`
+		BankGUID string `json:"bank_guid,omitempty"`
+		// Limits, when set, are checked in the same decision as the funds (see SpendLimits).
+		Limits *SpendLimits `json:"limits,omitempty"`
+		At     time.Time    `json:"at"`
 	}
 	// Release gives a reservation back (the payment failed or was cancelled).
 	Release struct {
@@ -65,11 +67,13 @@ type (
 // Funds events.
 type (
 	AccountFundsReserved struct {
-		GUID     string    `json:"guid"`
-		Payment  string    `json:"payment"`
-		Amount   int64     `json:"amount"`
-		BankGUID string    `json:"bank_guid,omitempty"`
-		At       time.Time `json:"at"`
+		GUID     string `json:"guid"`
+		Payment  string `json:"payment"`
+		Amount   int64  `json:"amount"`
+		BankGUID string `json:"bank_guid,omitempty"`
+		// Limits are the limits the reservation passed, for the payment's history.
+		Limits *SpendLimits `json:"limits,omitempty"`
+		At     time.Time    `json:"at"`
 	}
 	AccountFundsReleased struct {
 		GUID    string    `json:"guid"`
@@ -106,6 +110,9 @@ type Funds struct {
 	Reservations map[uuid.UUID]int64
 	// Booked are the payments already debited or credited here (a payment touches an account once).
 	Booked map[uuid.UUID]struct{}
+	// Outgoing are a customer account's payments out over the longest window a limit may have, reserved or
+	// settled (a released reservation leaves), oldest first: what the window limits add up.
+	Outgoing []Spend
 }
 
 // Available is what the account can still spend.
@@ -122,10 +129,14 @@ func evolveFunds(s State, e Event) State {
 		id := paymentID(e.Payment)
 		f.Reservations[id] = e.Amount
 		f.Reserved += e.Amount
+		if s.Kind == KindCustomer {
+			f.Outgoing = spend(f.Outgoing, Spend{Payment: id, At: e.At, Amount: e.Amount})
+		}
 	case AccountFundsReleased:
 		id := paymentID(e.Payment)
 		f.Reserved -= f.Reservations[id]
 		delete(f.Reservations, id)
+		f.Outgoing = unspend(f.Outgoing, id)
 	case AccountDebited:
 		id := paymentID(e.Payment)
 		f.Reserved -= f.Reservations[id]
@@ -184,7 +195,11 @@ func decideFunds(s State, cmd any) (evs []Event, handled bool, err error) {
 		if c.TargetBalance != nil && s.Funds.Available()-c.Amount != *c.TargetBalance {
 			return nil, true, ErrTargetBalance
 		}
-		return []Event{AccountFundsReserved{GUID: s.GUID, Payment: c.Payment.String(), Amount: c.Amount, BankGUID: c.BankGUID, At: c.At}}, true, nil
+		if err := c.Limits.check(s.Funds.Outgoing, c.Amount, c.At); err != nil {
+			return nil, true, err
+		}
+		return []Event{AccountFundsReserved{GUID: s.GUID, Payment: c.Payment.String(), Amount: c.Amount, BankGUID: c.BankGUID,
+			Limits: c.Limits.recorded(), At: c.At}}, true, nil
 	case Release:
 		if c.Payment == uuid.Nil {
 			return nil, true, fmt.Errorf("%w: payment is required", ErrInvalid)
