@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"slices"
+
+	"github.com/kazna-ledger/kazna/domain/application"
 )
 
 // CallerKind is who is calling, which decides how permissions apply.
@@ -18,6 +20,9 @@ const (
 	// CallerBankSystem is a bank's own system with a JWT the bank signed (CX-Authorization). The guide says
 	// the platform checks no permission rules for it: it holds every bank permission, within its own bank.
 	CallerBankSystem
+	// CallerApplication is a bank's API application with an access token of the client credentials grant: it
+	// acts within its own bank and calls only the endpoints of the API products it is subscribed to.
+	CallerApplication
 )
 
 func (k CallerKind) String() string {
@@ -28,6 +33,8 @@ func (k CallerKind) String() string {
 		return "employee"
 	case CallerBankSystem:
 		return "bank system"
+	case CallerApplication:
+		return "application"
 	}
 	return "unknown"
 }
@@ -40,6 +47,10 @@ type Caller struct {
 	Roles            []string
 	BranchGUID       string          // the employee's branch; empty means the whole bank (guide §16.1)
 	Permissions      map[string]bool // granted permission names, as ResolvePermissions computes them
+
+	// An application (CallerApplication): its GUID, and the API products it may call now.
+	Application string
+	Products    application.ProductSet
 }
 
 // Authenticator tells who sent a request, from Authorization: Bearer … (platform JWT) or CX-Authorization
@@ -67,6 +78,8 @@ func (c Caller) may(p Permission) bool {
 		return !p.Platform && c.Permissions[p.Name]
 	case CallerPlatformStaff:
 		return c.Permissions[p.Name]
+	case CallerApplication:
+		return !p.Platform && productsOf(p.Name)&c.Products != 0
 	}
 	return false
 }
@@ -76,7 +89,7 @@ func (c Caller) valid() bool {
 	switch c.Kind {
 	case CallerPlatformStaff:
 		return c.Subject != "" && c.CounterpartyGUID == ""
-	case CallerEmployee, CallerBankSystem:
+	case CallerEmployee, CallerBankSystem, CallerApplication:
 		_, ok := parseGUID(c.CounterpartyGUID)
 		return c.Subject != "" && ok
 	}

@@ -35,6 +35,8 @@ var guideEndpoints = []Endpoint{
 	{"GET", cp + "/jwk", PermJWKRead},
 	{"PUT", cp + "/jwk/{jwk_guid}", PermJWKWrite},
 	{"POST", cp + "/jwk/authenticate", PermJWKRead},
+	{"GET", cp + "/signers", PermJWKRead},
+	{"PUT", cp + "/signers", PermJWKWrite},
 
 	// Employees (§6.1).
 	{"GET", cp + "/employees", PermEmployeesRead},
@@ -140,13 +142,44 @@ var guideEndpoints = []Endpoint{
 	{"GET", cp + "/recons", PermReconciliationRead},
 	{"GET", cp + "/recons/participants", PermReconciliationRead},
 	{"PATCH", cp + "/recons/{recon_guid}", PermReconciliationWrite},
+	// The daily ledger-vs-Stellar reconciliation (Kazna's paths): platform-wide runs over every bank's books,
+	// so their permissions are the platform's.
+	{"POST", "/api/v1/reconciliations", PermReconciliationRunsWrite},
+	{"GET", "/api/v1/reconciliations", PermReconciliationRunsRead},
+	{"GET", "/api/v1/reconciliations/{reconciliation_guid}", PermReconciliationRunsRead},
+	{"GET", "/api/v1/reconciliations/{reconciliation_guid}/discrepancies", PermReconciliationRunsRead},
+	{"POST", "/api/v1/reconciliations/{reconciliation_guid}/discrepancies/{discrepancy_id}/resolve", PermReconciliationRunsWrite},
 
 	// Callbacks (§12, Kazna's paths): the secret that signs the bank's notices, and a payment's delivery log.
 	{"POST", cp + "/callbacks/secret", PermCallbacksWrite},
 	{"GET", cp + "/payments/{payment_guid}/callbacks", PermPaymentsRead},
 
+	// API applications (Kazna's paths, in the guide's style): the product catalogue and the client credentials
+	// token endpoint (public), a bank's applications, their secrets, subscriptions and call analytics, and the
+	// platform's approval of subscriptions to sensitive products.
+	{"GET", "/api/v1/api-products", Public},
+	{"POST", "/api/v1/oauth/token", Public},
+	{"GET", cp + "/applications", PermApplicationsRead},
+	{"POST", cp + "/applications", PermApplicationsWrite},
+	{"GET", cp + "/applications/{application_guid}", PermApplicationsRead},
+	{"DELETE", cp + "/applications/{application_guid}", PermApplicationsWrite},
+	{"POST", cp + "/applications/{application_guid}/disable", PermApplicationsWrite},
+	{"POST", cp + "/applications/{application_guid}/enable", PermApplicationsWrite},
+	{"POST", cp + "/applications/{application_guid}/secret", PermApplicationsWrite},
+	{"POST", cp + "/applications/{application_guid}/subscriptions", PermApplicationsWrite},
+	{"DELETE", cp + "/applications/{application_guid}/subscriptions/{product}", PermApplicationsWrite},
+	{"GET", cp + "/applications/{application_guid}/analytics", PermApplicationsRead},
+	{"GET", cp + "/analytics/applications", PermApplicationsRead},
+	{"GET", "/api/v1/applications/subscription-requests", PermCounterpartiesRead},
+	{"POST", "/api/v1/applications/{application_guid}/subscriptions/{product}/approve", PermCounterpartiesUpdate},
+	{"POST", "/api/v1/applications/{application_guid}/subscriptions/{product}/reject", PermCounterpartiesUpdate},
+
 	// Audit: the bank's event history, replayed from the log.
 	{"GET", cp + "/audit/events", PermAuditRead},
+	// Platform staff read any entity's or stream's history; an account's balance at a time is folded from
+	// its stream (Kazna's paths).
+	{"GET", "/api/v1/audit/events", PermAuditReadAny},
+	{"GET", cp + "/accounts/{account_guid}/balance", PermAccountsRead},
 }
 
 // Endpoints returns every endpoint of the API with its permission. The slice is a copy.

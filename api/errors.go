@@ -32,6 +32,7 @@ const (
 	CodeLimitExceeded        = "limit_exceeded"           // 422: a limit on outgoing payments refuses it (details say which)
 	CodeBalanceAllowed       = "balance_allowed_exceeded" // 422: the receiver's balance would pass its balance_allowed
 	CodeRateLimited          = "rate_limited"             // 429: too many requests; retry later
+	CodeQuotaExceeded        = "quota_exceeded"           // 429: an application's monthly quota is used up
 	CodeInternal             = "internal"                 // 500: our fault; quote the request ID to support
 	CodeUnavailable          = "unavailable"              // 503: a dependency did not answer in time; retry later
 )

@@ -88,7 +88,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func testDeps() Deps {
 	return Deps{Authenticator: testTokens(), JWKS: fakeJWKS{}, Logger: quietLogger(), Counterparties: newFakeCounterparties(), BankKeys: fakeBankKeys{},
 		Employees: &fakeEmployees{}, RBAC: fakeRBAC{}, Branches: &fakeBranches{}, Customers: newFakeCustomers(), Categories: &fakeCategories{},
-		Callbacks: &fakeCallbacks{}, Emission: &fakeEmission{}, PaymentLimits: &fakeLimits{state: map[uuid.UUID]limits.State{}}, Payments: newFakePayments()}
+		Callbacks: &fakeCallbacks{}, Emission: &fakeEmission{}, PaymentLimits: &fakeLimits{state: map[uuid.UUID]limits.State{}}, Payments: newFakePayments(), Audit: emptyAudit(),
+		Applications: newFakeApplications(), Reconciliations: newFakeReconciliations(), Recons: emptyRecons{}, Signers: &fakeSigners{}}
 }
 
 // testRouter is the real router plus test-only routes.

@@ -254,6 +254,9 @@ func authorize(c Caller, perm Permission, bank string) error {
 		}
 	}
 	if !c.may(perm) {
+		if c.Kind == CallerApplication {
+			return applicationRefused(perm)
+		}
 		msg := "permission " + perm.Name + " is required"
 		if perm.Platform && c.Kind != CallerPlatformStaff {
 			msg += "; it belongs to the platform administrator"

@@ -55,6 +55,10 @@ const (
 
 	PermReconciliationRead  = "reconciliation.read"
 	PermReconciliationWrite = "reconciliation.write"
+	// PermReconciliationRunsRead and PermReconciliationRunsWrite read and start (and resolve) the daily
+	// ledger-vs-Stellar reconciliation runs: they cover every bank's books, so they are the platform's.
+	PermReconciliationRunsRead  = "reconciliation.platform.read"
+	PermReconciliationRunsWrite = "reconciliation.platform.write"
 
 	PermDictionaryRead  = "dictionary.read"
 	PermDictionaryWrite = "dictionary.write"
@@ -67,7 +71,16 @@ const (
 	// PermCallbacksWrite sets (and rotates) the secret that signs the bank's callbacks (§12).
 	PermCallbacksWrite = "callbacks.write"
 
+	// PermApplicationsRead sees the bank's API applications, their subscriptions and call analytics (the developer
+	// portal's observer); PermApplicationsWrite creates them, re-issues their secrets, subscribes, disables and
+	// deletes them (its developer). The platform administrator approves sensitive subscriptions with
+	// PermCounterpartiesUpdate.
+	PermApplicationsRead  = "applications.read"
+	PermApplicationsWrite = "applications.write"
+
 	PermAuditRead = "audit.read"
+	// PermAuditReadAny reads the history of any bank's records and of any stream: the platform's auditors.
+	PermAuditReadAny = "audit.platform.read"
 )
 
 // Keto kinds (the guide's "keto_kind"): an endpoint permission lets a role call endpoints; a branch permission
@@ -164,6 +177,7 @@ var groups = []permissionGroup{
 	}},
 	{"Reconciliation", "reconciliation", []permissionSpec{
 		endpoint(PermReconciliationRead), endpoint(PermReconciliationWrite),
+		platform(PermReconciliationRunsRead), platform(PermReconciliationRunsWrite),
 	}},
 	{"Dictionary", "dictionary", []permissionSpec{
 		endpoint(PermDictionaryRead), platform(PermDictionaryWrite),
@@ -174,8 +188,11 @@ var groups = []permissionGroup{
 	{"Security", "security", []permissionSpec{
 		endpoint(PermJWKRead), endpoint(PermJWKWrite), endpoint(PermCallbacksWrite),
 	}},
+	{"Applications", "applications", []permissionSpec{
+		endpoint(PermApplicationsRead), endpoint(PermApplicationsWrite),
+	}},
 	{"Audit", "audit", []permissionSpec{
-		endpoint(PermAuditRead),
+		endpoint(PermAuditRead), platform(PermAuditReadAny),
 	}},
 }
 
@@ -283,17 +300,21 @@ type Role struct {
 // not its security set-up (RBAC, keys, branch access).
 var readOnly = []string{
 	PermAccountsRead, PermEmployeesRead, PermBranchesRead, PermCustomersRead, PermPaymentsRead,
-	PermEmissionRead, PermLimitsRead, PermReconciliationRead, PermDictionaryRead,
+	PermEmissionRead, PermLimitsRead, PermReconciliationRead, PermDictionaryRead, PermApplicationsRead,
 }
 
 // DefaultRoles are the roles every bank starts with, in table order. Administrator holds every permission a
 // bank can hold; the platform's permissions are not among them.
+//
+// A developer portal's organisation roles map onto them: owner and administrator are Administrator (manage
+// applications and members); developer is Operator (creates applications, subscribes them and calls the APIs);
+// observer is Observer (reads the cabinet, the applications and their analytics).
 func DefaultRoles() []Role {
 	return []Role{
 		{RoleAdministrator, counterpartyPermissionNames()},
 		{RoleOperator, append(slices.Clone(readOnly),
 			PermAccountsCreate, PermCustomersCreate, PermCustomersUpdate,
-			PermPaymentsCreate, PermPaymentsConfirm, PermEmissionIssue, PermEmissionBurn)},
+			PermPaymentsCreate, PermPaymentsConfirm, PermEmissionIssue, PermEmissionBurn, PermApplicationsWrite)},
 		{RoleObserver, slices.Clone(readOnly)},
 		{RoleAuditor, append(slices.Clone(readOnly),
 			PermAuditRead, PermRBACRead, PermBranchesAccessRead, PermJWKRead)},

@@ -58,7 +58,8 @@ func TestCatalogueIsConsistent(t *testing.T) {
 		}
 	}
 	sort.Strings(platform)
-	want := []string{PermCounterpartiesCreate, PermCounterpartiesRead, PermCounterpartiesUpdate, PermDictionaryWrite, PermEmissionConfirm}
+	want := []string{PermCounterpartiesCreate, PermCounterpartiesRead, PermCounterpartiesUpdate, PermDictionaryWrite, PermEmissionConfirm,
+		PermAuditReadAny, PermReconciliationRunsRead, PermReconciliationRunsWrite}
 	sort.Strings(want)
 	if !slices.Equal(platform, want) {
 		t.Errorf("platform permissions %v, want %v", platform, want)

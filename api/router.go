@@ -35,6 +35,8 @@ type Deps struct {
 	Counterparties CounterpartyService
 	// BankKeys registers banks' JWT keys and checks bank JWTs. Nil answers 503 on the JWK endpoints.
 	BankKeys BankKeyService
+	// Signers keeps the banks' multisignature signer keys; nil answers 503 on its endpoints.
+	Signers SignerKeyService
 	// ReadModels lets a write wait until the read models show it (read-your-writes). Nil does not wait.
 	ReadModels ReadWaiter
 	// Employees creates and manages a bank's employees. Nil answers 503 on the employee endpoints.
@@ -57,6 +59,23 @@ type Deps struct {
 	// Emission runs issue and burn requests and the platform's confirmations (§9). Nil answers 503 on their
 	// endpoints.
 	Emission EmissionService
+	// Applications runs API applications, their subscriptions, the platform's approvals, call analytics and the
+	// OAuth token endpoint. Nil answers 503 on their endpoints.
+	Applications ApplicationService
+	// ApplicationDirectory tells, on each call of an application, on which plans it may call. Nil lets no
+	// application call anything (the authenticator needs it too).
+	ApplicationDirectory ApplicationDirectory
+	// Limits applies the plans' rate limits and quotas to applications. Nil applies none.
+	Limits *Limiter
+	// Calls records the calls of applications for analytics. Nil records none.
+	Calls CallRecorder
+	// Reconciliations runs the daily ledger-vs-Stellar reconciliation and reads its reports; Recons serves the
+	// inter-bank recons (§15). Nil answers 503 on their endpoints.
+	Reconciliations ReconciliationService
+	Recons          ReconService
+	// Audit answers auditors from the log: an entity's events and an account's balance at a time. Nil
+	// answers 503 on their endpoints.
+	Audit AuditService
 }
 
 // Routes is the route table: every endpoint the router serves, in one place, bound to deps.
@@ -105,6 +124,11 @@ func Routes(d Deps) []Route {
 	routes = append(routes, callbackRoutes(d.Callbacks)...)
 	routes = append(routes, emissionRoutes(d)...)
 	routes = append(routes, limitRoutes(d)...)
+	routes = append(routes, applicationRoutes(d.Applications)...)
+	routes = append(routes, reconciliationRoutes(d)...)
+	routes = append(routes, reconRoutes(d)...)
+	routes = append(routes, auditRoutes(d)...)
+	routes = append(routes, signerRoutes(d.Signers)...)
 	return append(routes, branchAccessRoutes(d.RBAC)...)
 }
 
@@ -123,8 +147,9 @@ func newRouter(d Deps, routes []Route) http.Handler {
 		logger = slog.Default()
 	}
 	m := mux.NewRouter()
+	gate := newApplicationGate(d)
 	for _, rt := range routes {
-		m.Handle(rt.Path, guard(d.Authenticator, rt, handle(rt.Handler))).Methods(rt.Method)
+		m.Handle(rt.Path, guard(d.Authenticator, rt, gate.wrap(rt, handle(rt.Handler)))).Methods(rt.Method)
 	}
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -118,6 +118,9 @@ type CustomerDeps struct {
 	}
 	BankAuth BankAuthorizer
 	Views    CustomerViews
+	// Multisig gives customer accounts of a bank that chose multisignature their cosigners; nil opens every
+	// account with its own key only.
+	Multisig *Multisig
 	// WaitFor blocks until the read models reach a write's position (projections.Runner.WaitFor).
 	WaitFor func(ctx context.Context, pos eventstore.Position) error
 	Logger  *slog.Logger
@@ -324,6 +327,14 @@ func (c *Customers) openCustomerAccount(ctx context.Context, env command.Envelop
 			}
 			return seed, nil
 		}}
+	if c.d.Multisig != nil {
+		if err := c.d.Multisig.checkReady(ctx, cp); err != nil {
+			return account.State{}, err
+		}
+		spec.Cosign = func(ctx context.Context, s account.State, holder *stellar.KeySigner) error {
+			return c.d.Multisig.setUpAccount(ctx, cp, s, holder)
+		}
+	}
 	return c.opener.open(ctx, env, spec)
 }
 

@@ -36,6 +36,9 @@ type entitySpec struct {
 	Owner        account.Owner
 	Seal         func(owner string, seed []byte) ([]byte, error)
 	Open         func(owner string, sealed []byte) ([]byte, error)
+	// Cosign, if set, gives the account its cosigners once its trustline is authorized and before it is
+	// recorded open (multisignature, multisig.go), so that no payment ever leaves it with one signature.
+	Cosign func(ctx context.Context, s account.State, holder *stellar.KeySigner) error
 }
 
 func (o entityOpener) open(ctx context.Context, env command.Envelope, spec entitySpec) (account.State, error) {
@@ -118,6 +121,11 @@ func (o entityOpener) open(ctx context.Context, env command.Envelope, spec entit
 	case !line.Authorized:
 		if _, err := o.network.AuthorizeTrustline(ctx, issuer, s.Address, asset); err != nil {
 			return s, fmt.Errorf("app: authorize the %s trustline of %s: %w", kind, s.Address, err)
+		}
+	}
+	if spec.Cosign != nil {
+		if err := spec.Cosign(ctx, s, holder); err != nil {
+			return s, err
 		}
 	}
 	opened := account.RecordOpened{AssetCode: asset.Code, AssetIssuer: asset.Issuer, At: o.now()}

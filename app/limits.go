@@ -78,7 +78,9 @@ func NewLimits(d LimitsDeps) (*Limits, error) {
 }
 
 // Asset is the platform's asset and its issuer, to read and write amounts.
-func (l *Limits) Asset() (money.Asset, string) { return l.d.Platform.Asset(), l.d.Platform.IssuerAddress() }
+func (l *Limits) Asset() (money.Asset, string) {
+	return l.d.Platform.Asset(), l.d.Platform.IssuerAddress()
+}
 
 // asset checks that code and issuer name the platform's asset (code may be its API or its Stellar code;
 // an empty issuer is the platform's) and returns them as the rules key them: the Stellar code and issuer.

@@ -90,6 +90,12 @@ type SettlementDeps struct {
 	// OrphanGrace is how long a reservation may wait for its confirmation before the worker finishes it (the
 	// confirming request normally records it within milliseconds). Default 3 s.
 	OrphanGrace time.Duration
+	// Multisig and Cosigned pay from accounts that need their bank's signature as well (multisig.go); nil
+	// Multisig pays every account with its own key.
+	Multisig *Multisig
+	Cosigned CosignedPayer
+	// SignRetryDelay spaces the bank's /sign requests after a 404 or no answer. Default 30 s.
+	SignRetryDelay time.Duration
 }
 
 // SettlementStats counts what the worker did since it started.
@@ -151,6 +157,9 @@ func NewSettlement(d SettlementDeps) (*Settlement, error) {
 	}
 	if d.OrphanGrace <= 0 {
 		d.OrphanGrace = 3 * time.Second
+	}
+	if d.SignRetryDelay <= 0 {
+		d.SignRetryDelay = 30 * time.Second
 	}
 	return &Settlement{d: d, open: map[uuid.UUID]*openPayment{}, inflight: map[uuid.UUID]bool{},
 		queue: make(chan uuid.UUID, 4*d.Workers), booking: make(chan struct{}, d.Bookings)}, nil
@@ -389,6 +398,9 @@ func (s *Settlement) handle(ctx context.Context, id uuid.UUID) {
 	case next == retryAfterWindow:
 		s.retries.Add(1)
 		s.schedule(ctx, id, s.d.InFlightWindow)
+	case next == retrySigning:
+		s.retries.Add(1)
+		s.schedule(ctx, id, s.d.SignRetryDelay)
 	case again:
 		s.schedule(ctx, id, 0)
 	}
@@ -401,6 +413,7 @@ const (
 	done             next = iota
 	retrySoon             // the ledger, a key or the network was not available; no envelope is in flight
 	retryAfterWindow      // a transaction may be in flight: look it up once its time bound has passed
+	retrySigning          // the bank did not sign yet (404, no answer): ask it again after SignRetryDelay
 )
 
 // step does what the payment's recorded state calls for, and says what is left.
@@ -445,6 +458,15 @@ func (s *Settlement) step(ctx context.Context, id uuid.UUID, lookFirst bool) (ne
 		if found {
 			s.recovered.Add(1)
 			return done, s.complete(ctx, c, rec.TxHash, 0)
+		}
+	}
+	if c.Sender.Kind == payment.KindCustomer && s.d.Multisig != nil {
+		rec, err := s.d.Multisig.Cosigning(ctx, c.Sender.AccountGUID)
+		if err != nil {
+			return retrySoon, err
+		}
+		if rec.Exists {
+			return s.payCosigned(ctx, p, rec) // its own transaction, never batched: the bank signs only its payment
 		}
 	}
 	from, err := s.signatory(ctx, c.Sender)

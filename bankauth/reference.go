@@ -30,6 +30,10 @@ type ReferenceOptions struct {
 	MaxUsers int
 	// Now is the clock for token checks. Default time.Now.
 	Now func() time.Time
+	// Signer, if set, serves the bank's multisignature POST /sign (ReferenceSigner), and the service also
+	// takes the guide's §12 notices (POST /api/dcm/notify/…, answered 200), so that its base URL can be the
+	// demo bank's callback_url.
+	Signer *ReferenceSigner
 }
 
 const (
@@ -99,6 +103,13 @@ func NewReferenceService(opts ReferenceOptions) (*ReferenceService, error) {
 	s.mux.HandleFunc("GET /user_auth", s.userAuth)
 	s.mux.HandleFunc("GET /key", s.key)
 	s.mux.HandleFunc("GET /external_id", s.externalID)
+	if opts.Signer != nil {
+		s.mux.Handle("POST /sign", opts.Signer)
+		s.mux.HandleFunc("POST /api/dcm/notify/", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 4<<10))
+			w.WriteHeader(http.StatusOK)
+		})
+	}
 	return s, nil
 }
 

@@ -333,7 +333,7 @@ func (p *Customers) Apply(ev eventstore.RecordedEvent) error {
 		a.updated = toNanos(e.At)
 		return nil
 	case typeCredited, typeDebited, typeReserved, typeReleased:
-		guid, amount, at, err := decodeFunds(ev.Type, ev.Data)
+		guid, amount, at, err := p.decodeFunds(ev.Type, ev.Data)
 		if err != nil {
 			return err
 		}

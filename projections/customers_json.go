@@ -369,6 +369,59 @@ func (r *jsonIn) integer() (v int64, ok bool) {
 	return int64(u), true
 }
 
+// checkInt reads an integer into an int field without keeping it: one that does not fit an int goes to the
+// slow path, as encoding/json refuses it.
+func (r *jsonIn) checkInt() {
+	if v, ok := r.integer(); ok && v != int64(int(v)) {
+		r.bail()
+	}
+}
+
+// arrayOf reads an array (or null, which encoding/json takes as an empty slice), calling elem with the reader
+// at each element; elem must read exactly one value.
+func (r *jsonIn) arrayOf(elem func()) {
+	if r.slow {
+		return
+	}
+	switch r.peek() {
+	case 'n':
+		r.lit("null")
+		return
+	case '[':
+	default:
+		r.bail()
+		return
+	}
+	if r.depth >= maxJSONDepth {
+		r.bail()
+		return
+	}
+	r.i++
+	r.depth++
+	r.ws()
+	if r.peek() == ']' {
+		r.i++
+		r.depth--
+		return
+	}
+	for !r.slow {
+		r.ws()
+		elem()
+		r.ws()
+		switch r.peek() {
+		case ',':
+			r.i++
+		case ']':
+			r.i++
+			r.depth--
+			return
+		default:
+			r.bail()
+			return
+		}
+	}
+}
+
 // boolean reads a bool; ok is false for null.
 func (r *jsonIn) boolean() (v, ok bool) {
 	if r.slow {

@@ -450,7 +450,8 @@ func TestPaymentsDecoderKnowsEveryField(t *testing.T) {
 			t.Errorf("%v has members %v; the read model's decoder knows %v: teach it the new ones", typ, got, want)
 		}
 	}
-	if got := payment.Events.Types(); !slices.Equal(got, []string{"PaymentCancelled", "PaymentConfirmed", "PaymentCreated", "PaymentFailed", "PaymentSettled"}) {
+	if got := payment.Events.Types(); !slices.Equal(got, []string{"PaymentCancelled", "PaymentConfirmed", "PaymentCreated", "PaymentFailed", "PaymentSettled",
+		"PaymentSignatureRefused", "PaymentSignatureRequested", "PaymentSigned"}) {
 		t.Errorf("the payment codec has %v: teach the read model the new ones", got)
 	}
 }

@@ -16,8 +16,9 @@ import (
 
 // Projection is a read model fed by the Runner.
 //
-// Locking rule: the Runner calls Apply from one goroutine, one event at a time, in log order, and holds no
-// lock of its own while it does. Readers (HTTP handlers) read concurrently, so each projection guards its
+// Locking rule: the Runner calls a projection's Apply from one goroutine at a time, one event at a time, in
+// log order, and holds no lock of its own while it does. With Options.Lanes > 1, different projections may
+// be applying at the same time on different goroutines, so Apply must not read another projection's state. Readers (HTTP handlers) read concurrently, so each projection guards its
 // own state, typically with a sync.RWMutex taken for writing in Apply and for reading in its query methods.
 // Apply must not block on the Runner (WaitFor, WaitCaughtUp): the Runner is waiting for Apply.
 type Projection interface {
@@ -60,6 +61,10 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// MaxFailures bounds the subscriptions in a row that fail before delivering anything; then Run gives up.
 	MaxFailures int
+	// Lanes is how many goroutines apply a large batch of events (a catch-up's) side by side, each to its own
+	// share of the projections (see lanes.go); 0 or 1 applies everything on the Runner's goroutine. Only for
+	// projections that do not read each other's state in Apply, as read models do not.
+	Lanes int
 }
 
 var (
@@ -106,6 +111,8 @@ type Runner struct {
 	// projection. Only the goroutine that applies events uses it; nil when some filter selects by stream.
 	byType map[string][]bool
 
+	lanes *lanes // nil: one lane
+
 	ran  atomic.Bool
 	done chan struct{} // closed when Run returns
 
@@ -145,7 +152,7 @@ func NewRunner(store Subscriber, opts Options, projections ...Projection) (*Runn
 	if opts.MaxFailures == 0 {
 		opts.MaxFailures = DefaultMaxFailures
 	}
-	if opts.MaxWait < 0 || opts.MaxWaiters < 0 || opts.RetryMin < 0 || opts.RetryMax < opts.RetryMin || opts.MaxFailures < 0 {
+	if opts.MaxWait < 0 || opts.Lanes < 0 || opts.MaxWaiters < 0 || opts.RetryMin < 0 || opts.RetryMax < opts.RetryMin || opts.MaxFailures < 0 {
 		return nil, fmt.Errorf("%w: negative or inverted bound in %+v", ErrInvalid, opts)
 	}
 	r := &Runner{store: store, opts: opts, log: opts.Logger, done: make(chan struct{}), ready: make(chan struct{}), applied: opts.From}
@@ -173,6 +180,7 @@ func NewRunner(store Subscriber, opts Options, projections ...Projection) (*Runn
 			r.byType = nil
 		}
 	}
+	r.lanes = newLanes(r, opts.Lanes)
 	return r, nil
 }
 
@@ -299,39 +307,60 @@ func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
 		sub.Close()
 		<-readerDone
 	}()
+	if r.lanes != nil {
+		stopLanes := r.lanes.start()
+		defer stopLanes()
+	}
 	applied := from // only this goroutine moves r.applied, so this copy is always equal to it
 	var batch []eventstore.Message
 	for {
 		var readErr error
 		batch, readErr = ahead.take(ctx, batch)
-		for _, msg := range batch {
+		if len(batch) > 0 {
 			progressed = true
-			switch msg.Kind {
-			case eventstore.EventAppeared:
-				if msg.Event == nil {
-					return progressed, errors.New("projections: subscription sent an event message without an event")
-				}
-				if !applied.Less(msg.Event.Position) {
-					// The port promises each event once, in order; applying it again would count it twice.
-					r.log.Warn("projections: skipped an event at or before the checkpoint", "position", msg.Event.Position.String(), "checkpoint", applied.String())
-					continue
-				}
-				if err := r.apply(msg.Event); err != nil {
-					return progressed, err
-				}
-				applied = msg.Event.Position
-				r.advance(applied, false)
-			case eventstore.Checkpoint, eventstore.CaughtUp:
-				if applied.Less(msg.Position) {
-					applied = msg.Position
-				}
-				r.advance(applied, msg.Kind == eventstore.CaughtUp)
-			}
+		}
+		var err error
+		if r.lanes != nil && len(batch) >= minLaneBatch {
+			applied, err = r.applyShared(batch, applied)
+		} else {
+			applied, err = r.applyBatch(batch, applied)
+		}
+		if err != nil {
+			return progressed, err
 		}
 		if readErr != nil {
 			return progressed, readErr
 		}
 	}
+}
+
+// applyBatch applies a batch one event at a time and moves the checkpoint after each; it returns the new
+// checkpoint.
+func (r *Runner) applyBatch(batch []eventstore.Message, applied eventstore.Position) (eventstore.Position, error) {
+	for _, msg := range batch {
+		switch msg.Kind {
+		case eventstore.EventAppeared:
+			if msg.Event == nil {
+				return applied, errNoEvent
+			}
+			if !applied.Less(msg.Event.Position) {
+				// The port promises each event once, in order; applying it again would count it twice.
+				r.log.Warn("projections: skipped an event at or before the checkpoint", "position", msg.Event.Position.String(), "checkpoint", applied.String())
+				continue
+			}
+			if err := r.apply(msg.Event); err != nil {
+				return applied, err
+			}
+			applied = msg.Event.Position
+			r.advance(applied, false)
+		case eventstore.Checkpoint, eventstore.CaughtUp:
+			if applied.Less(msg.Position) {
+				applied = msg.Position
+			}
+			r.advance(applied, msg.Kind == eventstore.CaughtUp)
+		}
+	}
+	return applied, nil
 }
 
 // maxReadAhead bounds the messages read but not yet applied (for the embedded store, a few pages of the log).
@@ -414,16 +443,9 @@ func (a *readAhead) take(ctx context.Context, done []eventstore.Message) ([]even
 // apply hands one event to every projection that selects it. A panicking projection is a failing one: it
 // stops the Runner rather than the process.
 func (r *Runner) apply(ev *eventstore.RecordedEvent) (err error) {
-	selected, cached := r.byType[ev.Type]
-	if !cached && r.byType != nil && len(r.byType) < maxCachedTypes {
-		selected = make([]bool, len(r.filters))
-		for i, f := range r.filters {
-			selected[i] = f.Matches(ev.Stream, ev.Type)
-		}
-		r.byType[strings.Clone(ev.Type)], cached = selected, true // the type may share memory with a whole page of the log
-	}
+	selected := r.selection(ev)
 	for i, p := range r.projections {
-		if cached && !selected[i] || !cached && !r.filters[i].Matches(ev.Stream, ev.Type) {
+		if selected != nil && !selected[i] || selected == nil && !r.filters[i].Matches(ev.Stream, ev.Type) {
 			continue
 		}
 		if err := applyOne(p, *ev); err != nil {
@@ -431,6 +453,26 @@ func (r *Runner) apply(ev *eventstore.RecordedEvent) (err error) {
 		}
 	}
 	return nil
+}
+
+// selection is which projections select ev, from the cache by event type; nil when it cannot say (a filter
+// selects by stream, or the log has more types than the cache keeps), and each filter must be asked.
+func (r *Runner) selection(ev *eventstore.RecordedEvent) []bool {
+	if r.byType == nil {
+		return nil
+	}
+	selected, cached := r.byType[ev.Type]
+	if !cached && len(r.byType) < maxCachedTypes {
+		selected = make([]bool, len(r.filters))
+		for i, f := range r.filters {
+			selected[i] = f.Matches(ev.Stream, ev.Type)
+		}
+		r.byType[strings.Clone(ev.Type)], cached = selected, true // the type may share memory with a whole page of the log
+	}
+	if !cached {
+		return nil
+	}
+	return selected
 }
 
 func applyOne(p Projection, ev eventstore.RecordedEvent) (err error) {

@@ -50,6 +50,14 @@ type signedTx struct {
 // outcome was unknown are looked up by hash, so one that was applied counts as success and is never sent in
 // another form. Everything else is final.
 func (h *Horizon) submitWith(ctx context.Context, ch *channel, ops []txnbuild.Operation, opSigners []Signer) (Receipt, error) {
+	return h.submitCosigned(ctx, ch, ops, opSigners, nil)
+}
+
+// submitCosigned is submitWith with a remote party's signatures added to every envelope built (cosigned.go):
+// cosign, when set, is called with each envelope once it carries the local signatures and returns it with
+// the remote ones; an error from it ends the submission (nothing is sent in that form).
+func (h *Horizon) submitCosigned(ctx context.Context, ch *channel, ops []txnbuild.Operation, opSigners []Signer,
+	cosign func(context.Context, signedTx) (signedTx, error)) (Receipt, error) {
 	signers := uniqueSigners(append([]Signer{ch.signer}, opSigners...))
 	if len(signers) > MaxSignaturesPerTx {
 		return Receipt{}, invalid("signers", "%d signatures exceed the %d a transaction can carry", len(signers), MaxSignaturesPerTx)
@@ -86,6 +94,9 @@ func (h *Horizon) submitWith(ctx context.Context, ch *channel, ops []txnbuild.Op
 			}
 			var err error
 			tx, err = h.sign(ctx, ch, ops, signers, fee)
+			if err == nil && cosign != nil {
+				tx, err = cosign(ctx, tx)
+			}
 			if err != nil {
 				lastErr = err
 				break

@@ -39,6 +39,9 @@ type config struct {
 	SMTPFrom     string
 	SMTPUsername string
 
+	// Reconcile holds the daily reconciliation's and the inter-bank recons' flags (reconcile.go).
+	Reconcile *reconcileServeOptions
+
 	// platform (the administrator's password is read from KAZNA_ADMIN_PASSWORD by serve, never from a flag)
 	AdminLogin       string
 	AssetCode        string

@@ -38,6 +38,15 @@ const (
 	demoBankKey  = "kazna-demo/bank"
 	demoAdminKey = "kazna-demo/admin"
 	demoTimeout  = 2 * time.Minute
+	// The demo bank's multisignature signer (guide §11): its seeds are kept in <data>/demo-bank-signers, and
+	// its public keys are registered as the bank's signer keys at every demo start. Multisignature itself is
+	// on only with KAZNA_DEMO_MULTISIG=1 (then the bank's callback_url is this service and its multisig flag
+	// is set, so customers registered from then on are cosigned): it costs every customer payment a /sign
+	// round trip and a transaction of its own, which the load generator's figures should not silently include.
+	demoSignersFile   = "demo-bank-signers"
+	demoSignerKeys    = 2 // the guide's bank "generates 2 key pairs"
+	envDemoMultisig   = "KAZNA_DEMO_MULTISIG"
+	demoMultisigValue = "1"
 )
 
 // checkLoopback refuses a demo bank authorization address that is not on loopback: the reference service
@@ -60,14 +69,25 @@ type demo struct {
 	served  chan error
 	authURL string
 	mail    *demoMailer
+	signer  *bankauth.ReferenceSigner
 }
 
-// startDemo starts the reference bank authorization service on loopback, with Kazna's keys in-process.
-func startDemo(c *config, keyring func() *auth.Keyring, log *slog.Logger) (*demo, error) {
+// startDemo starts the reference bank authorization service on loopback, with Kazna's keys in-process, and
+// the demo bank's reference signer for the network with passphrase.
+func startDemo(c *config, keyring func() *auth.Keyring, passphrase string, log *slog.Logger) (*demo, error) {
 	log = log.With("component", "demo")
+	seeds, err := bankauth.LoadOrCreateSignerSeeds(filepath.Join(c.Data, demoSignersFile), demoSignerKeys)
+	if err != nil {
+		return nil, fmt.Errorf("demo bank signer: %w", err)
+	}
+	signer, err := bankauth.NewReferenceSigner(passphrase, seeds, nil)
+	if err != nil {
+		return nil, fmt.Errorf("demo bank signer: %w", err)
+	}
 	svc, err := bankauth.NewReferenceService(bankauth.ReferenceOptions{
 		JWKS:          func() (auth.JWKSet, error) { return keyring().JWKS(), nil },
 		DirectoryPath: filepath.Join(c.Data, bankAuthUsersFile),
+		Signer:        signer,
 	})
 	if err != nil {
 		return nil, err
@@ -77,7 +97,7 @@ func startDemo(c *config, keyring func() *auth.Keyring, log *slog.Logger) (*demo
 		return nil, fmt.Errorf("demo bank authorization service: listen on %s: %w", c.DemoBankAuthAddr, err)
 	}
 	d := &demo{log: log, srv: newBankAuthServer(svc), served: make(chan error, 1), authURL: "http://" + ln.Addr().String(),
-		mail: &demoMailer{next: app.LogMailer{Logger: log}}}
+		mail: &demoMailer{next: app.LogMailer{Logger: log}}, signer: signer}
 	go func() { d.served <- d.srv.Serve(ln) }()
 	log.Info("reference bank authorization service serving (a demo: it authorizes every subject Kazna names)", "addr", d.authURL)
 	return d, nil
@@ -111,6 +131,7 @@ type demoDeps struct {
 	directory      *app.Directory
 	employees      *projections.Employees
 	waitFor        func(ctx context.Context, pos eventstore.Position) error
+	multisig       *app.Multisig // registers the demo bank's signer keys; nil skips it
 }
 
 // setup makes sure the demo bank and its administrator exist (writing nothing when they do), then prints how
@@ -121,6 +142,9 @@ func (d *demo) setup(ctx context.Context, c *config, deps demoDeps, out io.Write
 	bank, err := d.ensureBank(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("demo bank: %w", err)
+	}
+	if err := d.ensureSigners(ctx, deps, bank, os.Getenv(envDemoMultisig) == demoMultisigValue); err != nil {
+		return fmt.Errorf("demo bank signer keys: %w", err)
 	}
 	pwPath := filepath.Join(c.Data, demoPasswordFile)
 	if err := d.ensureAdmin(ctx, deps, bank, pwPath); err != nil {
@@ -165,6 +189,37 @@ func (d *demo) ensureBank(ctx context.Context, deps demoDeps) (string, error) {
 		d.log.Info("demo bank now uses this run's bank authorization service", "counterparty", bank.GUID, "auth_url", d.authURL)
 	}
 	return bank.GUID, nil
+}
+
+// ensureSigners registers the reference signer's public keys as the demo bank's signer keys (a no-op when
+// they are), and with multisig on points the bank's callback_url at this run's service and sets its flag.
+func (d *demo) ensureSigners(ctx context.Context, deps demoDeps, bank string, multisig bool) error {
+	if deps.multisig == nil {
+		return nil
+	}
+	cp := uuid.MustParse(bank)
+	if _, err := deps.multisig.SetSignerKeys(ctx, app.Request{Actor: demoActor}, cp, d.signer.Addresses()); err != nil {
+		return err
+	}
+	if !multisig {
+		return nil
+	}
+	found, ok := deps.counterparties.Counterparty(ctx, bank)
+	if ok && found.Multisig && found.CallbackURL == d.authURL {
+		return nil
+	}
+	on := true
+	pos, err := deps.counterparties.UpdateCounterparty(ctx, app.Request{Actor: demoActor}, cp,
+		app.ProfilePatch{CallbackURL: &d.authURL, Multisig: &on})
+	if err != nil {
+		return err
+	}
+	if err := deps.waitFor(ctx, pos); err != nil {
+		return err
+	}
+	d.log.Info("demo bank uses multisignature: its customers registered from now on are cosigned by the reference signer",
+		"counterparty", bank, "sign_url", d.authURL+app.SignPath, "signers", strings.Join(d.signer.Addresses(), ","))
+	return nil
 }
 
 func demoProfile(authURL string) counterparty.Profile {

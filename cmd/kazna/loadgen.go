@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kazna-ledger/kazna/app"
+	"github.com/kazna-ledger/kazna/domain/money"
 )
 
 // loadgen drives the HTTP API as a bank would: it signs customers up, issues e-money, spreads it over the
@@ -481,19 +482,18 @@ func percentiles(ds []time.Duration) string {
 		at(0.99).Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond))
 }
 
-// minorText writes minor units of a 2-decimal asset as a decimal ("12.34").
-func minorText(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%100) }
+// minorText writes minor units as a 2-decimal amount ("12.50", "-0.50").
+func minorText(minor int64) string { return money.Amount(minor).Format(loadgenAsset) }
 
 // parseMinor reads a 2-decimal amount as the API writes it ("12.5", "3", "0.01").
 func parseMinor(s string) (int64, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) > 2 {
-		return 0, fmt.Errorf("amount %q has more than 2 decimals", s)
-	}
-	frac += strings.Repeat("0", 2-len(frac))
-	var w, f int64
-	if _, err := fmt.Sscanf(whole+" "+frac, "%d %d", &w, &f); err != nil {
+	a, err := money.Parse(s, loadgenAsset)
+	if err != nil {
 		return 0, fmt.Errorf("amount %q: %w", s, err)
 	}
-	return w*100 + f, nil
+	return int64(a), nil
 }
+
+// loadgenAsset is the demo bank's asset as loadgen reads its balances: two decimals, read exactly (money.Parse
+// refuses more places and keeps the sign).
+var loadgenAsset = money.Asset{Code: "UAH", StellarCode: "eUAH", Decimals: 2}

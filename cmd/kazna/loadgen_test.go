@@ -35,3 +35,23 @@ func TestLoadgenRefusesBadOptions(t *testing.T) {
 		t.Fatal("one customer accepted")
 	}
 }
+
+func TestLoadgenAmountsKeepTheSignAndRefuseExtraPlaces(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		minor int64
+	}{{"-0.50", -50}, {"12.5", 1250}, {"3", 300}, {"0.01", 1}, {"-12.34", -1234}} {
+		got, err := parseMinor(c.text)
+		if err != nil || got != c.minor {
+			t.Errorf("parseMinor(%q) = %d, %v; want %d", c.text, got, err, c.minor)
+		}
+	}
+	if _, err := parseMinor("1.005"); err == nil {
+		t.Error("1.005 read as 2 decimals")
+	}
+	for minor, want := range map[int64]string{-50: "-0.50", 1250: "12.50", 1: "0.01", -1234: "-12.34"} {
+		if got := minorText(minor); got != want {
+			t.Errorf("minorText(%d) = %q, want %q", minor, got, want)
+		}
+	}
+}

@@ -29,9 +29,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work", flags: serveFlags, run: serve, usesStore: true},
+		{name: "serve", summary: "run the ledger: HTTP API, event store, Stellar network and background work",
+			flags: func(fs *flag.FlagSet, c *config) { serveFlags(fs, c); reconcileServeFlags(fs, c) }, run: serve, usesStore: true},
 		{name: "bank-auth", summary: "run the reference bank authorization service for a demo bank", help: bankAuthHelp, flags: bankAuthFlags, run: bankAuth},
 		rotateCommand(),
+		reconcileCommand(),
+		verifyCommand(),
+		replayCommand(),
 		{name: "loadgen", summary: "drive the HTTP API like a bank and report throughput and latency", help: loadgenHelp,
 			flags: func(fs *flag.FlagSet, c *config) { serveFlags(fs, c); loadgenFlags(fs, c) }, run: runLoadgen, usesStore: true},
 		{name: "version", summary: "print the version and build information", run: printVersion},

@@ -21,6 +21,7 @@ type moneyDeps struct {
 	plat      *app.Platform
 	models    *readModels
 	customers *app.Customers
+	multisig  *app.Multisig // pays cosigned customer accounts through their bank's /sign
 	log       *slog.Logger
 	// background runs the settlement worker and the callback dispatcher here (serve --background).
 	background bool
@@ -76,7 +77,8 @@ func startMoney(ctx context.Context, d moneyDeps) (*moneyServices, error) {
 		return nil, err
 	}
 	settlement, err := app.NewSettlement(app.SettlementDeps{Store: d.store, Accounts: book, Payments: paymentBook, Payer: batcher, Chain: d.net.horizon,
-		Signers: d.customers.AccountSigners(), Platform: d.plat, Emission: emission, Logger: d.log.With("component", "settlement")})
+		Signers: d.customers.AccountSigners(), Platform: d.plat, Emission: emission, Logger: d.log.With("component", "settlement"),
+		Multisig: d.multisig, Cosigned: d.net.horizon})
 	if err != nil {
 		batcher.Close()
 		return nil, err

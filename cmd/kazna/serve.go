@@ -13,11 +13,13 @@ import (
 
 	"github.com/kazna-ledger/kazna/api"
 	"github.com/kazna-ledger/kazna/app"
+	"github.com/kazna-ledger/kazna/audit"
 	"github.com/kazna-ledger/kazna/bankauth"
 	"github.com/kazna-ledger/kazna/domain/money"
 	"github.com/kazna-ledger/kazna/domain/rbac"
 	"github.com/kazna-ledger/kazna/eventstore"
 	"github.com/kazna-ledger/kazna/projections"
+	"github.com/kazna-ledger/kazna/reconcile"
 	"github.com/kazna-ledger/kazna/stellar/custody"
 )
 
@@ -36,17 +38,27 @@ type readModels struct {
 	categories     *projections.Categories
 	payments       *projections.Payments
 	emission       *projections.Emission
+	recons         *projections.Recons
+	reports        *reconcile.Reports
+	applications   *projections.Applications
 }
 
-func newReadModels(store eventstore.Store, log *slog.Logger) (*readModels, error) {
+// newReadModels builds every read model over store.
+func newReadModels(store projections.Subscriber, log *slog.Logger) (*readModels, error) {
 	m := &readModels{counterparties: projections.NewCounterparties(), employees: projections.NewEmployees(),
 		branches: projections.NewBranches(), roles: projections.NewRoles(), customers: projections.NewCustomers(),
 		categories: projections.NewCategories(), payments: projections.NewPayments(),
-		emission: projections.NewEmission()}
+		emission: projections.NewEmission(), recons: projections.NewRecons(), reports: reconcile.NewReports(),
+		applications: projections.NewApplications(0)}
 	var err error
-	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")},
-		m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories, m.payments, m.emission)
+	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")}, m.all()...)
 	return m, err
+}
+
+// all is every read model, in the order the Runner applies them; kazna replay rebuilds the same ones.
+func (m *readModels) all() []projections.Projection {
+	return []projections.Projection{m.counterparties, m.employees, m.branches, m.roles, m.customers, m.categories, m.payments, m.emission,
+		m.recons, m.reports, m.applications}
 }
 
 // roleDirectory adapts the roles read model to api.RoleDirectory: a bank's endpoint roles (branch-access roles
@@ -171,7 +183,7 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	// Demo mode runs the reference bank authorization service; it stops before the store closes.
 	var dm *demo
 	if c.Demo {
-		if dm, err = startDemo(c, plat.Keyring, log); err != nil {
+		if dm, err = startDemo(c, plat.Keyring, stellarNet.horizon.Passphrase(), log); err != nil {
 			return err
 		}
 		defer dm.stop()
@@ -195,9 +207,14 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}
 	go refreshSigningKeys(runCtx, plat, signingKeyRefresh, log)
 	go watchKeyFile(runCtx, c, vault.Keyring(), keyWatchInterval, log)
+	multisig, err := app.NewMultisig(app.MultisigDeps{Store: store, Platform: plat, Network: stellarNet.horizon,
+		Directory: models.counterparties, Logger: log.With("component", "multisig")})
+	if err != nil {
+		return err
+	}
 	customers, err := app.NewCustomers(app.CustomerDeps{Store: store, Vault: vault, Network: stellarNet.horizon, Platform: plat,
 		Counterparties: models.counterparties, BankAuth: bankauth.NewClient(plat.Keyring(), bankauth.ClientOptions{}),
-		Views: models.customers, WaitFor: models.runner.WaitFor, Logger: log})
+		Views: models.customers, WaitFor: models.runner.WaitFor, Logger: log, Multisig: multisig})
 	if err != nil {
 		return err
 	}
@@ -216,21 +233,38 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	// Money: the account book (one per process, shared by confirmations and settlement), payments, emission,
 	// the settlement worker and bank callbacks. The background workers stop before the store closes.
 	moneySvc, err := startMoney(ctx, moneyDeps{store: store, vault: vault, net: stellarNet, plat: plat, models: models,
-		customers: customers, log: log, background: c.Background})
+		customers: customers, multisig: multisig, log: log, background: c.Background})
 	if err != nil {
 		return err
 	}
 	defer moneySvc.stop()
+	recon, err := startReconciliation(ctx, c, store, stellarNet, plat, models, log)
+	if err != nil {
+		return err
+	}
+	defer recon.stop()
 
+	auditor, err := audit.NewService(store)
+	if err != nil {
+		return err
+	}
 	health := api.NewHealth(api.Check{Name: "eventstore", Run: storeCheck(store)}, api.Check{Name: "stellar", Run: stellarNet.check},
 		api.Check{Name: "projections", Run: runnerCheck(models.runner)})
 	roleDir := roleDirectory{roles: models.roles}
 	authn := &api.TokenAuthenticator{Tokens: plat.Keyring(), BankKeys: models.counterparties, Roles: roleDir}
+	// API applications: their tokens are taken before the node's own; the call counts flush after the drain.
+	apps, err := startApplications(store, plat, models, authn, log)
+	if err != nil {
+		return err
+	}
+	defer apps.stop()
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
-		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, ReadModels: models.runner,
+	mux.Handle("/", api.NewRouter(api.Deps{Authenticator: apps.authn, Roles: roleDir, JWKS: api.KeyringJWKS(plat.Keyring()), Login: plat,
+		Health: health, Logger: log, Counterparties: counterparties, BankKeys: counterparties, Signers: multisig, ReadModels: models.runner,
 		Employees: directory, RBAC: directory, Branches: directory, Customers: customers, Categories: categories,
-		Payments: moneySvc.payments, PaymentLimits: moneySvc.limits, Emission: moneySvc.emission, Callbacks: moneySvc.callbacks}))
+		Payments: moneySvc.payments, PaymentLimits: moneySvc.limits, Emission: moneySvc.emission, Callbacks: moneySvc.callbacks,
+		Reconciliations: recon.service, Recons: recon.interbank, Audit: auditor,
+		Applications: apps.service, ApplicationDirectory: models.applications, Limits: apps.limits, Calls: apps.recorder}))
 	if c.extraRoutes != nil {
 		c.extraRoutes(mux)
 	}
@@ -247,7 +281,8 @@ func serve(ctx context.Context, c *config, out io.Writer) error {
 	}
 	log.Info("kazna serving", "addr", "http://"+ln.Addr().String(), "eventstore", storeName, "stellar", stellarNet.name, "data", c.Data, "version", version)
 	if dm != nil {
-		deps := demoDeps{counterparties: counterparties, directory: directory, employees: models.employees, waitFor: models.runner.WaitFor}
+		deps := demoDeps{counterparties: counterparties, directory: directory, employees: models.employees, waitFor: models.runner.WaitFor,
+			multisig: multisig}
 		if err := dm.setup(ctx, c, deps, out, "http://"+ln.Addr().String()); err != nil {
 			_ = srv.Close()
 			<-served

@@ -121,9 +121,11 @@ type State struct {
 	Disabled              bool
 	// Keys by GUID. Evolve replaces the map rather than writing into it, so that a State, once returned, never
 	// changes under whoever holds it.
-	Keys      map[string]Key
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Keys map[string]Key
+	// SignerKeys are the bank's multisignature signer addresses (multisig.go); replaced, never written into.
+	SignerKeys []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // keyByKID finds a key by kid.
@@ -246,6 +248,8 @@ func Evolve(s State, e Event) State {
 		k := s.Keys[e.KeyGUID]
 		k.GUID, k.KID, k.JWK, k.UpdatedAt = e.KeyGUID, e.KID, e.JWK, e.At
 		s.Keys = withKey(s.Keys, k)
+	case CounterpartySignerKeysSet:
+		s.SignerKeys, s.UpdatedAt = e.Addresses, e.At
 	}
 	return s
 }
@@ -296,6 +300,8 @@ func Decide(s State, cmd any) ([]Event, error) {
 		return decideRegisterJWK(s, c)
 	case UpdateJWK:
 		return decideUpdateJWK(s, c)
+	case SetSignerKeys:
+		return decideSignerKeys(s, c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 }
@@ -410,6 +416,7 @@ func newEvents() *command.Registry[Event] {
 		command.Register[Event, CounterpartyEnabled](r, "CounterpartyEnabled"),
 		command.Register[Event, BankKeyRegistered](r, "BankKeyRegistered"),
 		command.Register[Event, BankKeyUpdated](r, "BankKeyUpdated"),
+		command.Register[Event, CounterpartySignerKeysSet](r, "CounterpartySignerKeysSet"),
 	)
 	return r
 }

@@ -263,7 +263,8 @@ func TestUnknownCommand(t *testing.T) {
 func TestEventsRoundTrip(t *testing.T) {
 	all := []counterparty.Event{registered(), counterparty.CounterpartyUpdated{GUID: "g", Profile: registered().Profile, At: t1},
 		counterparty.CounterpartyDisabled{GUID: "g", At: t1}, counterparty.CounterpartyEnabled{GUID: "g", At: t1},
-		keyRegistered(), counterparty.BankKeyUpdated{CounterpartyGUID: "g", KeyGUID: "k", KID: "k", JWK: json.RawMessage(jwkA), At: t1}}
+		keyRegistered(), counterparty.BankKeyUpdated{CounterpartyGUID: "g", KeyGUID: "k", KID: "k", JWK: json.RawMessage(jwkA), At: t1},
+		counterparty.CounterpartySignerKeysSet{GUID: "g", Addresses: []string{"GA"}, At: t1}}
 	if n := len(counterparty.Events.Types()); n != len(all) {
 		t.Fatalf("registry has %d types, want %d", n, len(all))
 	}

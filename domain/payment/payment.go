@@ -254,6 +254,8 @@ type State struct {
 	Ledger    int32
 	Reason    string
 	UpdatedAt time.Time
+	// Signatures are the multisignature steps (signatures.go); zero for a payment that needs none.
+	Signatures Signatures
 }
 
 // Exists reports whether the payment was created.
@@ -272,6 +274,8 @@ func Evolve(s State, e Event) State {
 		s.Status, s.Reason, s.UpdatedAt = StatusFailed, e.Reason, e.At
 	case PaymentCancelled:
 		s.Status, s.UpdatedAt = StatusCancelled, e.At
+	default:
+		s, _ = evolveSignature(s, e)
 	}
 	return s
 }
@@ -348,6 +352,9 @@ func Decide(s State, cmd any) ([]Event, error) {
 			return []Event{PaymentCancelled{GUID: s.Created.GUID, By: c.By, At: c.At}}, nil
 		}
 		return nil, ErrNotCancellable
+	}
+	if evs, err, ok := decideSignature(s, cmd); ok {
+		return evs, err
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 }
@@ -440,6 +447,9 @@ func newEvents() *command.Registry[Event] {
 		command.Register[Event, PaymentSettled](r, "PaymentSettled"),
 		command.Register[Event, PaymentFailed](r, "PaymentFailed"),
 		command.Register[Event, PaymentCancelled](r, "PaymentCancelled"),
+		command.Register[Event, PaymentSignatureRequested](r, "PaymentSignatureRequested"),
+		command.Register[Event, PaymentSigned](r, "PaymentSigned"),
+		command.Register[Event, PaymentSignatureRefused](r, "PaymentSignatureRefused"),
 	)
 	return r
 }

@@ -178,6 +178,9 @@ func TestEveryEventRoundTrips(t *testing.T) {
 		PaymentSettled{GUID: "g", Hash: "h", Ledger: 3, At: t0},
 		PaymentFailed{GUID: "g", Reason: "r", At: t0},
 		PaymentCancelled{GUID: "g", By: "e", At: t0},
+		PaymentSignatureRequested{GUID: "g", Attempt: 2, Addresses: []string{"GA", "GB"}, TxHash: "ab", At: t0},
+		PaymentSigned{GUID: "g", Attempt: 2, Addresses: []string{"GA"}, At: t0},
+		PaymentSignatureRefused{GUID: "g", Attempt: 3, Refusal: RefusalNotFound, HTTPStatus: 404, Reason: "r", Final: true, At: t0},
 	}
 	if len(Events.Types()) != len(all) {
 		t.Fatalf("registry has %d types, want %d", len(Events.Types()), len(all))

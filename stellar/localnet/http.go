@@ -19,6 +19,7 @@ func (n *Network) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", n.getRoot)
 	mux.HandleFunc("GET /fee_stats", n.getFeeStats)
+	mux.HandleFunc("GET /accounts", n.getAccounts)
 	mux.HandleFunc("GET /accounts/{id}", n.getAccount)
 	mux.HandleFunc("GET /accounts/{id}/data/{key}", n.getAccountData)
 	mux.HandleFunc("GET /accounts/{id}/payments", n.serveAccountList(paymentList))
