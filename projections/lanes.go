@@ -14,6 +14,9 @@ import (
 // the checkpoint as the one-by-one loop would have. So each projection still sees every event it selects
 // once, in order, from one goroutine at a time; only different projections now run at the same time. Small
 // batches (a live Runner, one write at a time) are applied one by one on the Runner's goroutine as before.
+// When a projection fails, the Runner stops at that event as before (the checkpoint stays before it); the
+// projections of other lanes may have applied events past it. A stopped Runner's read models are not to be
+// trusted either way (Stopped reports it, and readiness with it).
 //
 // Projections go to lanes by what they cost: each batch times every projection, and the lanes are dealt
 // again now and then, most expensive first, each to the lane with the least work so far (in a rebuild the

@@ -44,6 +44,8 @@ func recorders() []*recorder {
 		{name: "beta", filter: eventstore.Filter{EventTypePrefixes: []string{"Beta"}}},
 		{name: "alpha-beta", filter: eventstore.Filter{EventTypePrefixes: []string{"Alpha", "Beta"}}},
 		{name: "gamma", filter: eventstore.Filter{EventTypePrefixes: []string{"Gamma"}}},
+		// A filter by stream: the Runner then keeps no cache by type, and each lane asks the filters.
+		{name: "beta-streams", filter: eventstore.Filter{StreamPrefixes: []string{"s-Beta"}}},
 	}
 }
 
@@ -171,7 +173,7 @@ func TestLanesStopAtTheFirstFailure(t *testing.T) {
 			}
 			want := 0
 			for c := uint64(10); c < 3000; c += 10 {
-				if p.filter.Matches("s", []string{"Alpha", "Beta", "Gamma", "Alpha", "Delta"}[(c/10)%5]) {
+				if typ := []string{"Alpha", "Beta", "Gamma", "Alpha", "Delta"}[(c/10)%5]; p.filter.Matches("s-"+typ, typ) {
 					want++
 				}
 			}

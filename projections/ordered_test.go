@@ -14,9 +14,6 @@ func TestOrderedIDsKeepOrder(t *testing.T) {
 	key := func(id int32) orderKey { return keys[id] }
 	var o orderedIDs
 	var want []int32
-	sorted := func() {
-		slices.SortFunc(want, func(a, b int32) int { return key(a).compare(key(b)) })
-	}
 	next := int32(0)
 	for step := range 60_000 {
 		switch {
@@ -41,9 +38,9 @@ func TestOrderedIDsKeepOrder(t *testing.T) {
 			}
 			keys[next] = k
 			o.insert(next, key)
-			want = append(want, next)
+			at, _ := slices.BinarySearchFunc(want, k, func(id int32, k orderKey) int { return key(id).compare(k) })
+			want = slices.Insert(want, at, next)
 			next++
-			sorted()
 		}
 		if step%997 == 0 || step == 59_999 {
 			var got []int32
@@ -63,5 +60,39 @@ func TestOrderedIDsKeepOrder(t *testing.T) {
 	}
 	if len(o.blocks) < 10 {
 		t.Fatalf("only %d blocks: the test does not split any", len(o.blocks))
+	}
+}
+
+// The pending order empties and fills again: blocks given back are used again without mixing up ids.
+func TestOrderedIDsEmptyAndFillAgain(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	keys := map[int32]orderKey{}
+	key := func(id int32) orderKey { return keys[id] }
+	var o orderedIDs
+	next := int32(0)
+	for round := range 5 {
+		var ids []int32
+		for i := range 3 * orderedBlock {
+			keys[next] = orderKey{t: int64(round*10_000 + i)}
+			o.insert(next, key)
+			ids = append(ids, next)
+			next++
+		}
+		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		for i, id := range ids {
+			if !o.remove(id, key) {
+				t.Fatalf("round %d: %d lost", round, id)
+			}
+			if i%100 == 0 { // the rest is still in order
+				var got []int32
+				o.walk(0, o.n, false, func(id int32) bool { got = append(got, id); return true })
+				if len(got) != len(ids)-i-1 || !slices.IsSortedFunc(got, func(a, b int32) int { return key(a).compare(key(b)) }) {
+					t.Fatalf("round %d: %d ids left, out of order or lost", round, len(got))
+				}
+			}
+		}
+		if o.n != 0 || len(o.blocks) != 0 || len(o.last) != 0 {
+			t.Fatalf("round %d: %d ids, %d blocks left", round, o.n, len(o.blocks))
+		}
 	}
 }

@@ -1264,6 +1264,18 @@ type orderedIDs struct {
 	blocks [][]int32  // none empty
 	last   []orderKey // last[i] is the key of blocks[i]'s last id
 	n      int
+	// spare is the array of the last block removed, for the next new block: the pending order empties and
+	// fills again with every payment settled, and would otherwise make a block's worth of garbage each time.
+	spare []int32
+}
+
+// newBlock returns an empty block of capacity orderedBlock.
+func (o *orderedIDs) newBlock() []int32 {
+	if b := o.spare; b != nil {
+		o.spare = nil
+		return b[:0]
+	}
+	return make([]int32, 0, orderedBlock)
 }
 
 // orderKey is what orderedIDs sort by: a time, then the payment's GUID.
@@ -1312,14 +1324,14 @@ func (o *orderedIDs) insert(id int32, key func(int32) orderKey) {
 	k := key(id)
 	o.n++
 	if len(o.blocks) == 0 {
-		o.blocks = append(o.blocks, append(make([]int32, 0, orderedBlock), id))
+		o.blocks = append(o.blocks, append(o.newBlock(), id))
 		o.last = append(o.last, k)
 		return
 	}
 	last := len(o.blocks) - 1
 	if o.last[last].compare(k) < 0 {
 		if len(o.blocks[last]) == orderedBlock {
-			o.blocks = append(o.blocks, make([]int32, 0, orderedBlock))
+			o.blocks = append(o.blocks, o.newBlock())
 			o.last = append(o.last, orderKey{})
 			last++
 		}
@@ -1331,8 +1343,8 @@ func (o *orderedIDs) insert(id int32, key func(int32) orderKey) {
 	b := o.blocks[bi]
 	j := findIn(b, k, false, key)
 	if len(b) == orderedBlock {
-		left := append(make([]int32, 0, orderedBlock), b[:orderedBlock/2]...)
-		right := append(make([]int32, 0, orderedBlock), b[orderedBlock/2:]...)
+		right := append(o.newBlock(), b[orderedBlock/2:]...)
+		left := b[:orderedBlock/2] // the left half stays in the block's array
 		o.blocks[bi] = left
 		o.blocks = slices.Insert(o.blocks, bi+1, right)
 		o.last = slices.Insert(o.last, bi, key(left[len(left)-1]))
@@ -1365,10 +1377,16 @@ func (o *orderedIDs) remove(id int32, key func(int32) orderKey) bool {
 	case len(b) == 0:
 		o.blocks = slices.Delete(o.blocks, bi, bi+1)
 		o.last = slices.Delete(o.last, bi, bi+1)
+		if cap(b) == orderedBlock {
+			o.spare = b
+		}
 		return true
 	case len(b) < orderedBlock/4 && bi+1 < len(o.blocks) && len(b)+len(o.blocks[bi+1]) <= orderedBlock/2:
 		// Keep blocks from thinning out where removals are many (the pending order): merge with the next.
 		b = append(b, o.blocks[bi+1]...)
+		if next := o.blocks[bi+1]; cap(next) == orderedBlock {
+			o.spare = next
+		}
 		o.blocks = slices.Delete(o.blocks, bi+1, bi+2)
 		o.last = slices.Delete(o.last, bi, bi+1) // the merged block ends where the next one did
 	case j == len(b):

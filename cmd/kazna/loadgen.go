@@ -328,7 +328,7 @@ func (l *loadgen) setLimits(ctx context.Context, cp string) error {
 		path string
 		body map[string]any
 	}{
-		{"/limits/kyc/payment", with(map[string]any{"min": json.Number("0.01"), "max": json.Number("100000")})},
+		{"/limits/kyc/payment", with(map[string]any{"max": json.Number("100000")})},
 		{"/limits/kyc/amount", with(map[string]any{"period": "day", "max": json.Number("1000000000"), "max_count": 100_000_000})},
 		{"/limits/kyc/amount", with(map[string]any{"period": "month", "max": json.Number("1000000000"), "max_count": 100_000_000})},
 	} {
