@@ -14,7 +14,7 @@ bench:
 
 # Transfers end to end through the HTTP API, on an embedded node of its own (docs/BENCHMARKS.md).
 loadgen:
-	$(GO) run ./cmd/kazna loadgen --customers 100 --workers 16 --duration 60s
+	$(GO) run ./cmd/kazna loadgen --customers 100 --workers 20 --duration 60s
 
 build:
 	$(GO) build -o kazna ./cmd/kazna

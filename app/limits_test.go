@@ -13,6 +13,7 @@ import (
 	"github.com/kazna-ledger/kazna/domain/customer"
 	"github.com/kazna-ledger/kazna/domain/limits"
 	"github.com/kazna-ledger/kazna/domain/money"
+	"github.com/kazna-ledger/kazna/domain/payment"
 )
 
 // limitsEnv is the payments environment with limits checked at confirmation.
@@ -222,6 +223,19 @@ func TestIndividualLimitOverridesStandardAndWindowsEdge(t *testing.T) {
 	}
 	if !recorded {
 		t.Fatal("no reservation of alice records its limits")
+	}
+	// So does the payment's own history: its confirmation names the limits its reservation passed.
+	var confirmed bool
+	for _, ev := range e.stream(t, payment.Stream(late)) {
+		if ev.Type == "PaymentConfirmed" {
+			e, err := payment.Events.Decode(ev.Type, ev.Data)
+			c, _ := e.(payment.PaymentConfirmed)
+			confirmed = err == nil && c.Limits != nil && len(c.Limits.Windows) == 1 && c.Limits.Windows[0].Source == "kyc" &&
+				c.Limits.Max == 10_00 && c.Limits.OperationSource == "standard"
+		}
+	}
+	if !confirmed {
+		t.Fatal("carol's confirmation does not record the limits it passed")
 	}
 }
 

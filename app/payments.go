@@ -292,10 +292,11 @@ func (p *Payments) ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUI
 			return ConfirmedPayment{}, err
 		}
 	}
-	pos, err := p.reserve(ctx, s.Created, confirm.BankGUID, w)
+	pos, limits, err := p.reserve(ctx, s.Created, confirm.BankGUID, w)
 	if err != nil {
 		return ConfirmedPayment{}, err
 	}
+	confirm.Limits = limits // the payment's history names the limits its reservation passed
 	res, err := p.d.Book.Handle(ctx, payment.Stream(id), any(confirm), envelope(w, "confirm", bankGUID))
 	if err != nil {
 		return ConfirmedPayment{}, err
@@ -311,30 +312,30 @@ func (p *Payments) ConfirmPayment(ctx context.Context, cp, id uuid.UUID, bankGUI
 }
 
 // reserve holds the payment's amount on the sender's account (nothing for the issuer, whose supply is the
-// chain's to bound).
-func (p *Payments) reserve(ctx context.Context, c payment.PaymentCreated, bankGUID string, w Write) (eventstore.Position, error) {
+// chain's to bound), checking the sender's limits in the same decision; it returns the limits it checked.
+func (p *Payments) reserve(ctx context.Context, c payment.PaymentCreated, bankGUID string, w Write) (eventstore.Position, *account.SpendLimits, error) {
 	if c.Sender.Kind == payment.KindRoot {
-		return eventstore.Position{}, nil
+		return eventstore.Position{}, nil, nil
 	}
 	sender, err := uuid.Parse(c.Sender.AccountGUID)
 	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("app: payment %s names sender %q: %w", c.GUID, c.Sender.AccountGUID, err)
+		return eventstore.Position{}, nil, fmt.Errorf("app: payment %s names sender %q: %w", c.GUID, c.Sender.AccountGUID, err)
 	}
 	pid := uuid.MustParse(c.GUID)
 	var spend *account.SpendLimits
 	if p.d.Rules != nil {
 		facts, err := accountFacts(ctx, p.d.Accounts, sender)
 		if err != nil {
-			return eventstore.Position{}, err
+			return eventstore.Position{}, nil, err
 		}
 		if spend, err = p.d.Rules.SpendLimits(ctx, c.Sender, facts.Segment); err != nil {
-			return eventstore.Position{}, err
+			return eventstore.Position{}, nil, err
 		}
 	}
 	res, err := p.d.Accounts.Handle(ctx, account.Stream(sender),
 		any(account.Reserve{Payment: pid, Amount: c.Amount, TargetBalance: c.TargetBalance, BankGUID: bankGUID, Limits: spend, At: p.now()}),
 		command.Envelope{Metadata: w.Metadata, MaxAttempts: reserveAttempts})
-	return res.Position, err
+	return res.Position, spend.Recorded(), err
 }
 
 // reserveAttempts bounds the decisions of a reservation on a hot account: each lost race is another node's
@@ -395,7 +396,7 @@ func (p *Payments) StartEmissionPayment(ctx context.Context, e EmissionPayment, 
 	case payment.StatusPending, payment.StatusConfirmed:
 		return nil // started already: a retry
 	}
-	if _, err := p.reserve(ctx, s.Created, "", w); err != nil {
+	if _, _, err := p.reserve(ctx, s.Created, "", w); err != nil {
 		if errors.Is(err, account.ErrInsufficientFunds) || errors.Is(err, account.ErrBlocked) {
 			// A refused burn leaves no draft behind that a later confirmation could push through.
 			if _, cerr := p.d.Book.Handle(ctx, payment.Stream(e.Payment), any(payment.Cancel{By: w.Metadata.Actor, At: p.now()}), env); cerr != nil {

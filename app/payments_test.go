@@ -350,7 +350,7 @@ func TestSettlementResumesAfterAStop(t *testing.T) {
 	}
 	orphan := uuid.MustParse(w2.GUID)
 	s2, _ := e.pay.payment(ctx, orphan)
-	if _, err := e.pay.reserve(ctx, s2.Created, "", Write{}); err != nil {
+	if _, _, err := e.pay.reserve(ctx, s2.Created, "", Write{}); err != nil {
 		t.Fatal(err)
 	}
 	e.startWorker(t)

@@ -365,7 +365,7 @@ const (
 var (
 	paymentPartyFields     = []string{"account_guid", "kind", "counterparty_guid", "address", "iban", "branch_guid", "customer_guid"}
 	paymentCreatedFields   = []string{"guid", "counterparty_guid", "branch_guid", "sender", "receiver", "amount", "asset_code", "asset_issuer", "category_guid", "category", "purpose", "target_balance", "emission", "created_by", "at"}
-	paymentConfirmedFields = []string{"guid", "bank_guid", "by", "at"}
+	paymentConfirmedFields = []string{"guid", "bank_guid", "by", "limits", "at"}
 	paymentSettledFields   = []string{"guid", "hash", "ledger", "at"}
 	paymentFailedFields    = []string{"guid", "reason", "at"}
 	paymentCancelledFields = []string{"guid", "by", "at"}
@@ -392,6 +392,8 @@ func (p *Payments) decode(eventType string, data []byte) (payment.Event, error) 
 				p.readStr(&c.BankGUID, true)
 			case "by":
 				p.readStr(&c.By, true)
+			case "limits":
+				r.skip() // the limits the reservation passed: history, not a column of the list
 			case "at":
 				r.time(&c.At)
 			default:

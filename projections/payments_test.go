@@ -436,7 +436,7 @@ func TestPaymentsDecoderKnowsEveryField(t *testing.T) {
 	for typ, want := range map[reflect.Type][]string{
 		reflect.TypeFor[payment.Party]():            {"account_guid", "kind", "counterparty_guid", "address", "iban", "branch_guid", "customer_guid"},
 		reflect.TypeFor[payment.PaymentCreated]():   {"guid", "counterparty_guid", "branch_guid", "sender", "receiver", "amount", "asset_code", "asset_issuer", "category_guid", "category", "purpose", "target_balance", "emission", "created_by", "at"},
-		reflect.TypeFor[payment.PaymentConfirmed](): {"guid", "bank_guid", "by", "at"},
+		reflect.TypeFor[payment.PaymentConfirmed](): {"guid", "bank_guid", "by", "limits", "at"},
 		reflect.TypeFor[payment.PaymentSettled]():   {"guid", "hash", "ledger", "at"},
 		reflect.TypeFor[payment.PaymentFailed]():    {"guid", "reason", "at"},
 		reflect.TypeFor[payment.PaymentCancelled](): {"guid", "by", "at"},

@@ -183,6 +183,8 @@ func (c *reconsIn) decode(eventType string, data []byte) (e reconEvent, ok bool,
 				r.time(&at)
 			case string(k) == other, eventType == typePaymentConfirmed && string(k) == "bank_guid":
 				r.checkStr()
+			case eventType == typePaymentConfirmed && string(k) == "limits":
+				r.skip()
 			default:
 				r.unknown(k, fields...)
 			}

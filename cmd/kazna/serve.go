@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/kazna-ledger/kazna/api"
@@ -51,7 +52,9 @@ func newReadModels(store projections.Subscriber, log *slog.Logger) (*readModels,
 		emission: projections.NewEmission(), recons: projections.NewRecons(), reports: reconcile.NewReports(),
 		applications: projections.NewApplications(0)}
 	var err error
-	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections")}, m.all()...)
+	// Lanes: a start-up rebuild applies its catch-up batches on one goroutine per core (the read models do not
+	// depend on each other); live batches are small and take the one-goroutine path.
+	m.runner, err = projections.NewRunner(store, projections.Options{Logger: log.With("component", "projections"), Lanes: runtime.GOMAXPROCS(0)}, m.all()...)
 	return m, err
 }
 

@@ -199,7 +199,7 @@ func decideFunds(s State, cmd any) (evs []Event, handled bool, err error) {
 			return nil, true, err
 		}
 		return []Event{AccountFundsReserved{GUID: s.GUID, Payment: c.Payment.String(), Amount: c.Amount, BankGUID: c.BankGUID,
-			Limits: c.Limits.recorded(), At: c.At}}, true, nil
+			Limits: c.Limits.Recorded(), At: c.At}}, true, nil
 	case Release:
 		if c.Payment == uuid.Nil {
 			return nil, true, fmt.Errorf("%w: payment is required", ErrInvalid)

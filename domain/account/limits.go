@@ -110,8 +110,9 @@ func (l *SpendLimits) check(outgoing []Spend, amount int64, at time.Time) error 
 	return nil
 }
 
-// recorded is the copy of the limits kept on the reservation event (nil when there are none).
-func (l *SpendLimits) recorded() *SpendLimits {
+// Recorded is the copy of the limits kept in history (on the reservation event, and the payment's
+// confirmation): nil when there are none.
+func (l *SpendLimits) Recorded() *SpendLimits {
 	if l == nil || (l.Min == 0 && l.Max == 0 && len(l.Windows) == 0) {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kazna-ledger/kazna/command"
+	"github.com/kazna-ledger/kazna/domain/account"
 	"github.com/kazna-ledger/kazna/domain/text"
 )
 
@@ -171,9 +172,11 @@ type (
 	// Confirm moves a draft to PENDING once the sender's funds are reserved. BankGUID is the receiver's bank
 	// as the caller named it (guide §10: empty for an internal transfer).
 	Confirm struct {
-		BankGUID string    `json:"bank_guid,omitempty"`
-		By       string    `json:"by,omitempty"`
-		At       time.Time `json:"at"`
+		BankGUID string `json:"bank_guid,omitempty"`
+		By       string `json:"by,omitempty"`
+		// Limits are the limits the sender's reservation passed (guide §14), kept in the payment's history.
+		Limits *account.SpendLimits `json:"limits,omitempty"`
+		At     time.Time            `json:"at"`
 	}
 	// Settle records the Stellar transaction that carried the payment; the payment is CONFIRMED.
 	Settle struct {
@@ -213,10 +216,12 @@ type (
 		At               time.Time `json:"at"`
 	}
 	PaymentConfirmed struct {
-		GUID     string    `json:"guid"`
-		BankGUID string    `json:"bank_guid,omitempty"`
-		By       string    `json:"by,omitempty"`
-		At       time.Time `json:"at"`
+		GUID     string `json:"guid"`
+		BankGUID string `json:"bank_guid,omitempty"`
+		By       string `json:"by,omitempty"`
+		// Limits are the limits the sender's reservation passed, when any applied.
+		Limits *account.SpendLimits `json:"limits,omitempty"`
+		At     time.Time            `json:"at"`
 	}
 	PaymentSettled struct {
 		GUID   string    `json:"guid"`
@@ -304,7 +309,7 @@ func Decide(s State, cmd any) ([]Event, error) {
 		}
 		switch s.Status {
 		case StatusCreated:
-			return []Event{PaymentConfirmed{GUID: s.Created.GUID, BankGUID: c.BankGUID, By: c.By, At: c.At}}, nil
+			return []Event{PaymentConfirmed{GUID: s.Created.GUID, BankGUID: c.BankGUID, By: c.By, Limits: c.Limits, At: c.At}}, nil
 		case StatusPending, StatusConfirmed:
 			return nil, nil // confirmed already: a retry
 		}
